@@ -1,0 +1,7 @@
+"""Every ``*_dataset.py`` module here is imported, and so registered in BasicSR, on package import."""
+
+from pathlib import Path
+
+from realesrgan_plugin.utils.autoimport import import_modules_with_suffix
+
+__all__ = import_modules_with_suffix(__name__, Path(__file__).parent, 'dataset')
