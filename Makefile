@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip -q --disable-pip-version-check
 CONSTRAINTS := requirements/constraints.txt
 EXTRAS := dev,face,weights,video,onnx,bench
 STAMP := $(VENV)/.installed
-LINT_DIRS := $(wildcard $(LINT_DIRS))
+LINT_DIRS := $(wildcard realesrgan_plugin tests tools bench)
 
 .PHONY: install demo test lint format bench clean
 
