@@ -96,6 +96,33 @@ def prepare_photos(folder: Path) -> None:
     (folder / 'meta_info.txt').write_text(''.join(f'{n}\n' for n in PHOTOS))
 
 
+def prepare_gt_batches(folder: Path, starts: list[int], batch_size: int, seed: int) -> None:
+    """Fixed GT batches (random 400x400 crops, reflect-padded when smaller, random h-flips), one
+    ``<start>.npy`` per batch: both pipelines degrade the very same GT, so their LQ statistics
+    differ only by the degradations."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    images = [cv2.imread(str(folder / name), cv2.IMREAD_COLOR)[:, :, ::-1] for name in PHOTOS]
+    for start in starts:
+        crops = []
+        for j in range(batch_size):
+            img = images[(start + j) % len(images)]
+            h, w = img.shape[:2]
+            img = cv2.copyMakeBorder(img, 0, max(0, 400 - h), 0, max(0, 400 - w), cv2.BORDER_REFLECT_101)
+            top, left = rng.integers(0, img.shape[0] - 400 + 1), rng.integers(0, img.shape[1] - 400 + 1)
+            crop = img[top : top + 400, left : left + 400]
+            crops.append(crop[:, ::-1] if rng.random() < 0.5 else crop)
+        batch = np.stack(crops).astype(np.float32).transpose(0, 3, 1, 2) / 255
+        np.save(folder / f'gt_{start}.npy', np.ascontiguousarray(batch))
+
+
+def shared_gt(args, start: int):
+    import torch
+
+    return torch.from_numpy(np.load(os.path.join(args.data, f'gt_{start}.npy')))
+
+
 def psnr_of_batch(lq, gt, scale: int) -> list[float]:
     import torch
     from torch.nn import functional as F
@@ -142,6 +169,8 @@ def official_worker(args) -> None:
     def run_batch(start: int):
         items = [dataset[(start + j) % len(dataset)] for j in range(args.batch_size)]
         batch = {k: torch.stack([it[k] for it in items]) for k in ('gt', 'kernel1', 'kernel2', 'sinc_kernel')}
+        if args.shared_gt:  # the dataset still ran (reads + kernels); its GT is swapped for the shared one
+            batch['gt'] = shared_gt(args, start)
         RealESRGANModel.feed_data(host, batch)
         return host.lq, host.gt
 
@@ -172,7 +201,8 @@ def ours_worker(args) -> None:
 
     def run_batch(start: int):
         items = [dataset[(start + j) % len(dataset)] for j in range(args.batch_size)]
-        gt = torch.stack([it['gt'] for it in items]).to(device)
+        gt = torch.stack([it['gt'] for it in items])
+        gt = (shared_gt(args, start) if args.shared_gt else gt).to(device)
         gt_usm = usm(gt)
         lq, (gt, gt_usm) = synthesis(gt_usm, gt, gt_usm, generator=generator)
         lq, gt = pool(lq, gt)
@@ -210,6 +240,8 @@ def _start(kind: str, args, data: str) -> subprocess.Popen:
     cmd = [sys.executable, __file__, '--worker', worker, '--data', data, '--device', args.device]
     cmd += ['--batch-size', str(args.batch_size), '--seed', str(args.seed), '--threads', str(args.threads)]
     cmd += ['--degrade-margin', str(args.degrade_margin if kind == 'ours_margin' else 0)]
+    if args.shared_gt:
+        cmd.append('--shared-gt')
     env = dict(os.environ)
     if kind == 'official':  # keep the plugin off the official worker's path
         root = str(Path(__file__).resolve().parents[1])
@@ -251,6 +283,12 @@ def main() -> None:
         '--degrade-margin', type=int, default=32, help='also measure ours degrading only crop + this margin (0: skip)'
     )
     parser.add_argument('--threads', type=int, default=0, help='torch threads in each worker (0: torch default)')
+    parser.add_argument(
+        '--shared-gt',
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help='both sides degrade the same fixed GT crops (datasets still run and are timed)',
+    )
     parser.add_argument('--worker', choices=('official', 'ours'), help=argparse.SUPPRESS)
     parser.add_argument('--data', help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -263,6 +301,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix='bench_synthesis_') as tmp:
         prepare_photos(Path(tmp))
+        if args.shared_gt:
+            starts = [(b + 1) * args.batch_size for b in range(-1, args.batches)]
+            prepare_gt_batches(Path(tmp), starts, args.batch_size, args.seed)
         kinds = ('official', 'ours', 'ours_margin') if args.degrade_margin else ('official', 'ours')
         workers = {kind: _start(kind, args, tmp) for kind in kinds}
         results = {kind: [] for kind in workers}
@@ -295,6 +336,7 @@ def main() -> None:
         'batch_size': args.batch_size,
         'gt_size': TOP_OPT['gt_size'],
         'batches': args.batches,
+        'shared_gt': args.shared_gt,
         'official_samples_per_s': round(official['samples_per_s'], 3),
         'official_lq_psnr_mean': round(official['psnr_mean'], 3),
         'official_lq_psnr_std': round(official['psnr_std'], 3),
