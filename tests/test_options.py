@@ -13,6 +13,7 @@ from realesrgan_plugin.utils.img_io import write_image
 import numpy as np
 import pytest
 import torch
+import torchvision
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -207,8 +208,8 @@ def official_data(tmp_path_factory) -> Path:
     from realesrgan_plugin.archs.unet_discriminator_arch import UNetDiscriminatorSN
 
     torch.save({'params': UNetDiscriminatorSN(3, num_feat=4).state_dict()}, root / 'RealESRGAN_x4plus_netD.pth')
-    vgg = __import__('torchvision').models.vgg19(weights=None)
-    torch.save({k: v for k, v in vgg.state_dict().items() if k.startswith('features.')}, root / 'vgg19.pth')
+    features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs['E'])
+    torch.save({f'features.{k}': v for k, v in features.state_dict().items()}, root / 'vgg19.pth')
     return root
 
 

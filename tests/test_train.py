@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import torchvision
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,8 +53,8 @@ def data_root(tmp_path_factory) -> Path:
         write_image(root / 'val' / 'gt' / f'{name}.png', crop)
         write_image(root / 'val' / 'lq' / f'{name}.png', cv2.resize(crop, (16, 16), interpolation=cv2.INTER_AREA))
     torch.manual_seed(0)
-    vgg = __import__('torchvision').models.vgg19(weights=None)
-    torch.save({k: v for k, v in vgg.state_dict().items() if k.startswith('features.')}, root / 'vgg19_random.pth')
+    features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs['E'])
+    torch.save({f'features.{k}': v for k, v in features.state_dict().items()}, root / 'vgg19_random.pth')
     return root
 
 
