@@ -85,6 +85,16 @@ def parse_training_options(argv: Sequence[str]) -> tuple[dict, argparse.Namespac
     return opt, args, root_path
 
 
+def set_cudnn_mode(deterministic: bool) -> None:
+    """cuDNN autotuning (BasicSR's default, fastest) or deterministic kernels (``deterministic: true``),
+    which bit-exact resume on a GPU needs; on CPU training is deterministic either way."""
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cudnn.deterministic = deterministic
+    if deterministic:
+        os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
 def load_resume_state(opt: dict) -> dict | None:
     """The training state to continue from: the newest complete ``<iter>.state`` of this experiment
     with ``--auto_resume``, else ``path.resume_state``; loaded safely onto the training device."""
@@ -118,6 +128,11 @@ def build_train_loader(opt: dict, logger: logging.Logger) -> tuple[Any, SeededSa
         sampler=sampler,
         seed=opt['manual_seed'],
     )
+    if dataset_opt.get('prefetch_mode') == 'cpu' and loader.num_workers == 0:
+        logger.warning(
+            'prefetch_mode: cpu with num_worker_per_gpu: 0 loads samples in a background thread that shares the '
+            'global random state with training: runs are not reproducible. Use workers or prefetch_mode: ~.'
+        )
     batches_per_epoch = len(sampler) // loader.batch_size
     if batches_per_epoch == 0:
         raise ValueError(
@@ -177,7 +192,7 @@ def validate(model, val_loaders: list, opt: dict, current_iter: int, tb_logger) 
 
 def train_pipeline(argv: Sequence[str]) -> None:
     opt, args, root_path = parse_training_options(argv)
-    torch.backends.cudnn.benchmark = True
+    set_cudnn_mode(bool(opt.get('deterministic', False)))
 
     resume_state = load_resume_state(opt)
     if resume_state is None:
