@@ -13,7 +13,8 @@ or ``full`` RRDBNet (64 features, 23 blocks) with the U-Net SN discriminator (16
 RRDBNet on both sides. VGG19 weights are random on both sides (timing only).
 
 Each side runs in its own subprocess (the official package registers the same BasicSR names as the
-plugin); the parent drives them in turns, one iteration each, so both see the same machine load. Workarounds in the official process only, at run time: ``.cuda()`` made a no-op on CPU,
+plugin); the parent drives them in turns, one iteration each, so both see the same machine load.
+Workarounds in the official process only, at run time: ``.cuda()`` made a no-op on CPU,
 the ``.view`` of a non-contiguous tensor in its ``filter2D`` made contiguous, torchvision's removed
 ``pretrained=True`` and module ``functional_tensor`` provided.
 
