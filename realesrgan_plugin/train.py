@@ -31,7 +31,11 @@ from typing import Any
 import realesrgan_plugin  # noqa: F401  (compat + registration before basicsr's pipeline)
 from realesrgan_plugin.compat import normalize_local_rank_args, safe_torch_load
 from realesrgan_plugin.data.seeded_sampler import SeededDataset, SeededSampler
-from realesrgan_plugin.utils.checkpoint import find_latest_training_state, preserved_rng_state
+from realesrgan_plugin.utils.checkpoint import (
+    find_latest_training_state,
+    preserved_rng_state,
+    remove_stale_temp_files,
+)
 from realesrgan_plugin.utils.dist import assert_replicas_in_sync, init_distributed, training_device
 
 import basicsr.utils.options as basicsr_options
@@ -108,6 +112,9 @@ def load_resume_state(opt: dict) -> dict | None:
         path = opt['path']['resume_state']
     if path is None:
         return None
+    if opt['rank'] == 0:
+        for folder in (opt['path']['models'], opt['path']['training_states']):
+            remove_stale_temp_files(folder)
     state = safe_torch_load(path, map_location=training_device(opt['num_gpu']))
     check_resume(opt, state['iter'])
     return state
