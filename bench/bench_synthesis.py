@@ -163,7 +163,7 @@ def ours_worker(args) -> None:
     opt['io_backend'] = {'type': 'disk'}
     dataset = RealESRGANDataset(opt)
     full_opt = dict(TOP_OPT, datasets={'train': DATASET_OPT})
-    if args.degrade_margin is not None:
+    if args.degrade_margin:
         full_opt['degrade_margin'] = args.degrade_margin
     synthesis = RealESRGANSynthesis.from_options(full_opt)
     usm = USMSharp().to(device)
@@ -186,6 +186,8 @@ def _serve(args, run_batch) -> None:
     """Answer 'batch <start>' lines on stdin with one JSON line: seconds and per-sample PSNR."""
     import torch
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     for line in sys.stdin:
         cmd = line.split()
         if not cmd or cmd[0] == 'quit':
@@ -193,21 +195,21 @@ def _serve(args, run_batch) -> None:
         start = int(cmd[1])
         if args.device != 'cpu':
             torch.cuda.synchronize()
-        tic = time.perf_counter()
+        tic, cpu_tic = time.perf_counter(), time.process_time()
         lq, gt = run_batch(start)
         if args.device != 'cpu':
             torch.cuda.synchronize()
-        seconds = time.perf_counter() - tic
-        result = {'seconds': seconds, 'psnr': psnr_of_batch(lq, gt, TOP_OPT['scale']), 'lq_shape': list(lq.shape)}
+        seconds, cpu_seconds = time.perf_counter() - tic, time.process_time() - cpu_tic
+        result = {'seconds': seconds, 'cpu_seconds': cpu_seconds, 'psnr': psnr_of_batch(lq, gt, TOP_OPT['scale'])}
         print(json.dumps(result), flush=True)
 
 
 # ---------------------------------------------------------------------------- driver
 def _start(kind: str, args, data: str) -> subprocess.Popen:
-    cmd = [sys.executable, __file__, '--worker', kind, '--data', data, '--device', args.device]
-    cmd += ['--batch-size', str(args.batch_size), '--seed', str(args.seed)]
-    if args.degrade_margin is not None:
-        cmd += ['--degrade-margin', str(args.degrade_margin)]
+    worker = 'ours' if kind.startswith('ours') else kind
+    cmd = [sys.executable, __file__, '--worker', worker, '--data', data, '--device', args.device]
+    cmd += ['--batch-size', str(args.batch_size), '--seed', str(args.seed), '--threads', str(args.threads)]
+    cmd += ['--degrade-margin', str(args.degrade_margin if kind == 'ours_margin' else 0)]
     env = dict(os.environ)
     if kind == 'official':  # keep the plugin off the official worker's path
         root = str(Path(__file__).resolve().parents[1])
@@ -226,9 +228,11 @@ def _ask(proc: subprocess.Popen, start: int) -> dict:
 
 def _summary(results: list[dict], batch_size: int) -> dict:
     seconds = sum(r['seconds'] for r in results)
+    cpu_seconds = sum(r['cpu_seconds'] for r in results)
     psnr = np.array([p for r in results for p in r['psnr']])
     return {
         'samples_per_s': len(results) * batch_size / seconds,
+        'samples_per_cpu_s': len(results) * batch_size / cpu_seconds,
         'seconds_per_batch': seconds / len(results),
         'psnr_mean': float(psnr.mean()),
         'psnr_std': float(psnr.std()),
@@ -243,7 +247,10 @@ def main() -> None:
     parser.add_argument('--batch-size', type=int, default=12)
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--degrade-margin', type=int, default=None, help='ours: degrade crop + margin only')
+    parser.add_argument(
+        '--degrade-margin', type=int, default=32, help='also measure ours degrading only crop + this margin (0: skip)'
+    )
+    parser.add_argument('--threads', type=int, default=0, help='torch threads in each worker (0: torch default)')
     parser.add_argument('--worker', choices=('official', 'ours'), help=argparse.SUPPRESS)
     parser.add_argument('--data', help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -256,7 +263,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix='bench_synthesis_') as tmp:
         prepare_photos(Path(tmp))
-        workers = {kind: _start(kind, args, tmp) for kind in ('official', 'ours')}
+        kinds = ('official', 'ours', 'ours_margin') if args.degrade_margin else ('official', 'ours')
+        workers = {kind: _start(kind, args, tmp) for kind in kinds}
         results = {kind: [] for kind in workers}
         try:
             for proc in workers.values():  # warm-up, not counted
@@ -270,32 +278,40 @@ def main() -> None:
                     proc.stdin.write('quit\n')
                     proc.stdin.close()
                     proc.wait()
-    official = _summary(results['official'], args.batch_size)
-    ours = _summary(results['ours'], args.batch_size)
-    for kind, s in (('official', official), ('ours', ours)):
+    summaries = {kind: _summary(r, args.batch_size) for kind, r in results.items()}
+    for kind, s in summaries.items():
         print(
-            f'{kind:>8}: {s["samples_per_s"]:.2f} samples/s ({s["seconds_per_batch"]:.3f} s/batch), '
-            f'LQ PSNR {s["psnr_mean"]:.2f} +- {s["psnr_std"]:.2f} dB (sem {s["psnr_sem"]:.2f}, n={s["samples"]})'
+            f'{kind:>11}: {s["samples_per_s"]:.2f} samples/s ({s["seconds_per_batch"]:.3f} s/batch), '
+            f'{s["samples_per_cpu_s"]:.2f} samples per CPU-second, LQ PSNR {s["psnr_mean"]:.2f} +- '
+            f'{s["psnr_std"]:.2f} dB (sem {s["psnr_sem"]:.2f}, n={s["samples"]})'
         )
     import torch
 
+    official = summaries['official']
     summary = {
         'bench': 'synthesis',
         'device': args.device,
-        'torch_threads': torch.get_num_threads(),
+        'torch_threads': args.threads or torch.get_num_threads(),
         'batch_size': args.batch_size,
         'gt_size': TOP_OPT['gt_size'],
         'batches': args.batches,
-        'degrade_margin': args.degrade_margin,
         'official_samples_per_s': round(official['samples_per_s'], 3),
-        'ours_samples_per_s': round(ours['samples_per_s'], 3),
-        'speedup_vs_official': round(ours['samples_per_s'] / official['samples_per_s'], 2),
         'official_lq_psnr_mean': round(official['psnr_mean'], 3),
         'official_lq_psnr_std': round(official['psnr_std'], 3),
-        'ours_lq_psnr_mean': round(ours['psnr_mean'], 3),
-        'ours_lq_psnr_std': round(ours['psnr_std'], 3),
-        'lq_psnr_mean_diff_db': round(ours['psnr_mean'] - official['psnr_mean'], 3),
     }
+    for kind, s in summaries.items():
+        if kind == 'official':
+            continue
+        summary[f'{kind}_samples_per_s'] = round(s['samples_per_s'], 3)
+        summary[f'{kind}_speedup_vs_official'] = round(s['samples_per_s'] / official['samples_per_s'], 2)
+        cpu_ratio = s['samples_per_cpu_s'] / official['samples_per_cpu_s']
+        summary[f'{kind}_cpu_time_speedup_vs_official'] = round(cpu_ratio, 2)
+        summary[f'{kind}_lq_psnr_mean'] = round(s['psnr_mean'], 3)
+        summary[f'{kind}_lq_psnr_std'] = round(s['psnr_std'], 3)
+        summary[f'{kind}_lq_psnr_mean_diff_db'] = round(s['psnr_mean'] - official['psnr_mean'], 3)
+    if args.degrade_margin:
+        summary['ours_margin_degrade_margin'] = args.degrade_margin
+    summary['speedup_vs_official'] = summary['ours_speedup_vs_official']
     print(json.dumps(summary))
 
 
