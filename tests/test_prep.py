@@ -299,6 +299,31 @@ def test_killed_lmdb_job_resumes_to_the_same_database(tmp_path, astronaut_bgr):
     assert not (out / 'meta_info.txt.partial').exists()
 
 
+def _load_tool(tool: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(tool, REPO / 'tools' / f'{tool}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tools_exit_non_zero_naming_bad_files_after_doing_the_good_ones(odd_folder, tmp_path, capsys):
+    folder, good = odd_folder
+    code = _load_tool('extract_subimages').main(
+        ['--input', str(folder), '--output', str(tmp_path / 'sub'), '--crop_size', '64', '--step', '32']
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and all(str(folder / name) in err for name in BAD)
+    assert len(os.listdir(tmp_path / 'sub')) > len(good)
+
+    code = _load_tool('create_lmdb').main(['--input', str(folder), '--output', str(tmp_path / 'x.lmdb'), '--verify'])
+    err = capsys.readouterr().err
+    assert code == 1 and all(str(folder / name) in err for name in BAD)
+    assert len(read_meta_info(tmp_path / 'x.lmdb')) == len(good)
+    assert _load_tool('create_lmdb').main(['--input', str(folder), '--output', str(tmp_path / 'no_suffix')]) == 2
+
+
 @pytest.mark.parametrize(
     'tool',
     [
@@ -310,11 +335,6 @@ def test_killed_lmdb_job_resumes_to_the_same_database(tmp_path, astronaut_bgr):
     ],
 )
 def test_tools_parse_their_arguments(tool):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(tool, REPO / 'tools' / f'{tool}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     with pytest.raises(SystemExit) as exit_info:
-        module.parse_args(['--help'])
+        _load_tool(tool).parse_args(['--help'])
     assert exit_info.value.code == 0
