@@ -267,7 +267,7 @@ def test_lmdb_reencoded_and_verify_catches_a_damaged_entry(odd_folder, tmp_path)
     report = create_lmdb(folder, db, meta_info=meta, compress_level=0, n_thread=1, verify=True)
     assert report.ok and report.done == 2
     assert [line.split(' ')[-1] for line in (db / 'meta_info.txt').read_text().splitlines()] == ['0', '0']
-    assert verify_lmdb(db, folder).ok
+    assert verify_lmdb(db, folder, n_thread=1).ok  # read in this process, then closed again
 
     with lmdb.open(str(db)) as env, env.begin(write=True) as txn:
         txn.put(b'deep16', (folder / 'gray.png').read_bytes())

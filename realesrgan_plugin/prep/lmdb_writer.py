@@ -279,11 +279,18 @@ _ENVS: dict[str, lmdb.Environment] = {}
 
 
 def _env(lmdb_path: str) -> lmdb.Environment:
-    """One read-only environment per process (environments must not cross a fork)."""
+    """One read-only environment per process: environments must not cross a fork, and lmdb
+    refuses to open one path twice in a process."""
     key = f'{os.getpid()}:{lmdb_path}'
     if key not in _ENVS:
         _ENVS[key] = lmdb.open(lmdb_path, readonly=True, lock=False, readahead=False, meminit=False)
     return _ENVS[key]
+
+
+def _close_env(lmdb_path: str) -> None:
+    env = _ENVS.pop(f'{os.getpid()}:{lmdb_path}', None)
+    if env is not None:
+        env.close()
 
 
 def verify_entry(entry: LmdbEntry, lmdb_path: str, source_folder: str | None) -> tuple[str, str | None]:
@@ -330,11 +337,14 @@ def verify_lmdb(
     worker = partial(
         verify_entry, lmdb_path=lmdb_path, source_folder=None if source_folder is None else os.fspath(source_folder)
     )
-    for relpath, error in run_pool(worker, entries, n_thread, desc='Verify', chunksize=8):
-        if error is None:
-            report.done += 1
-        else:
-            report.failed.append((f'{lmdb_path}: {relpath}', error))
+    try:
+        for relpath, error in run_pool(worker, entries, n_thread, desc='Verify', chunksize=8):
+            if error is None:
+                report.done += 1
+            else:
+                report.failed.append((f'{lmdb_path}: {relpath}', error))
+    finally:
+        _close_env(lmdb_path)  # with n_thread=1 the entries were read here: let others open it again
     return report
 
 
