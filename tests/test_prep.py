@@ -23,6 +23,7 @@ from realesrgan_plugin.prep import (
     verify_lmdb,
     window_starts,
 )
+from realesrgan_plugin.prep.lmdb_writer import read_lmdb_images
 from realesrgan_plugin.prep.subimages import JOURNAL_NAME
 from realesrgan_plugin.utils.img_io import decode_image, read_image, write_image
 
@@ -201,6 +202,12 @@ def test_pairs_are_matched_by_name_and_unmatched_files_reported(tmp_path, astron
     reasons = {Path(p).name: r for p, r in report.failed}
     assert reasons == {'b.png': 'no LQ image with the same name', 'd.png': 'no GT image with the same name'}
 
+    write_image(gt / 'e,f.png', hr)
+    write_image(lq / 'e,f.png', lr)
+    report = generate_meta_info_pairdata(gt, lq, meta, n_thread=1)
+    assert any("containing ','" in r for p, r in report.failed if p.endswith('e,f.png'))
+    (gt / 'e,f.png').unlink()
+
     write_image(lq / 'b.png', lr[:8])  # wrong size for x4
     report = generate_meta_info_pairdata(gt, lq, meta, strip_scale_suffix=True, check=True, scale=4, n_thread=1)
     assert any('is not 4 x the LQ size' in r for _, r in report.failed)
@@ -257,6 +264,13 @@ def test_lmdb_is_read_by_basicsr_file_client(odd_folder, tmp_path):
         decoded = decode_image(bytes(value), name)
         assert decoded.dtype == img.dtype
         np.testing.assert_array_equal(decoded, img)
+
+
+def test_lmdb_reports_keys_basicsr_cannot_look_up(tmp_path, astronaut_bgr):
+    write_image(tmp_path / 'src' / 'café.png', astronaut_bgr[:32, :32])
+    report = create_lmdb(tmp_path / 'src', tmp_path / 'u.lmdb', n_thread=1, verify=True)
+    assert report.ok and any("not ASCII, which BasicSR's FileClient cannot look up" in n for n in report.notes)
+    assert read_lmdb_images(tmp_path / 'u.lmdb')[0][0] == 'café'
 
 
 def test_lmdb_reencoded_and_verify_catches_a_damaged_entry(odd_folder, tmp_path):
