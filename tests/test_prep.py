@@ -291,7 +291,7 @@ def test_lmdb_reencoded_and_verify_catches_a_damaged_entry(odd_folder, tmp_path)
 
 def test_killed_lmdb_job_resumes_to_the_same_database(tmp_path, astronaut_bgr):
     src, ref, out = tmp_path / 'src', tmp_path / 'ref.lmdb', tmp_path / 'out.lmdb'
-    _many_images(src, astronaut_bgr, 60)
+    _many_images(src, astronaut_bgr, 150)
     create_lmdb(src, ref, n_thread=1)
     cmd = [sys.executable, 'tools/create_lmdb.py', '--input', str(src), '--output', str(out)]
     cmd += ['--compress_level', '9', '--n_thread', '2', '--batch', '1']
@@ -309,7 +309,7 @@ def test_killed_lmdb_job_resumes_to_the_same_database(tmp_path, astronaut_bgr):
     entries = read_meta_info(out)
     assert [e.relpath for e in entries] == [e.relpath for e in read_meta_info(ref)]
     with lmdb.open(str(out), readonly=True, lock=False) as env:
-        assert env.stat()['entries'] == len(entries) == 60
+        assert env.stat()['entries'] == len(entries) == 150
     assert not (out / 'meta_info.txt.partial').exists()
 
 
