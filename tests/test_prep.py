@@ -24,7 +24,7 @@ from realesrgan_plugin.prep import (
     window_starts,
 )
 from realesrgan_plugin.prep.lmdb_writer import read_lmdb_images
-from realesrgan_plugin.prep.subimages import JOURNAL_NAME
+from realesrgan_plugin.prep.subimages import journal_path
 from realesrgan_plugin.utils.img_io import decode_image, read_image, write_image
 
 import cv2
@@ -69,7 +69,7 @@ def odd_folder(tmp_path, astronaut_bgr):
 
 
 def _files(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file() and p.name != JOURNAL_NAME}
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
 
 
 # ---------------------------------------------------------------- sub-images
@@ -127,12 +127,14 @@ def test_rerun_skips_finished_images_and_refuses_other_settings(odd_folder, tmp_
     out = tmp_path / 'sub'
     extract_subimages(folder, out, crop_size=CROP, step=STEP, n_thread=1)
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert all(name.endswith('.png') for name in before)  # only crops: the journal lives beside the folder
+    assert os.path.isfile(journal_path(out)) and os.path.dirname(journal_path(out)) == str(tmp_path)
     (out / 'gray_s002.png').unlink()  # a lost crop makes its source image be redone
 
     report = extract_subimages(folder, out, crop_size=CROP, step=STEP, n_thread=1)
     assert report.skipped == len(good) - 1 and report.done == 1
     assert {p.name for p in out.iterdir()} == set(before)
-    unchanged = [n for n in before if not n.startswith('gray') and n != JOURNAL_NAME]
+    unchanged = [n for n in before if not n.startswith('gray')]
     assert all((out / n).stat().st_mtime_ns == before[n] for n in unchanged)
     with pytest.raises(ValueError, match='other settings'):
         extract_subimages(folder, out, crop_size=CROP * 2, step=STEP, n_thread=1)
