@@ -103,8 +103,13 @@ def download(name: str, cache: str | os.PathLike | None = None, progress: bool =
     """Return the cached file of zoo model ``name``, downloading it atomically if missing.
 
     Raises ``RuntimeError`` naming the URL and the cache file when offline or on a bad checksum."""
-    item = entry(name)
-    target = cached_path(name, cache)
+    return download_entry(entry(name), cache_dir(cache), progress)
+
+
+def download_entry(item: ZooEntry, folder: str | os.PathLike, progress: bool = True) -> Path:
+    """Fetch ``item`` into ``folder/<its file name>`` unless present: temp file, sha256 check, rename."""
+    name = item.name
+    target = Path(folder) / item.filename
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
