@@ -19,9 +19,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 from realesrgan_plugin.inference import Upsampler, load_model
+from realesrgan_plugin.inference.upsampler import cpu_has_native_bf16
 from realesrgan_plugin.inference.weights import read_state_dict
 from realesrgan_plugin.inference.zoo import cached_path
 
@@ -82,6 +84,7 @@ def main() -> None:
     p.add_argument('--rounds', type=int, default=2, help='alternating official/ours rounds; the best time counts')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--no-bf16', action='store_true')
+    p.add_argument('--bf16-anyway', action='store_true', help='time bf16 on a CPU without native bf16 too')
     p.add_argument('--out-dir', default=str(HERE / 'results'))
     args = p.parse_args()
 
@@ -130,9 +133,13 @@ def main() -> None:
         'official_tiled_s': round(off_tiled_t[0], 3),
         'ours_tiled_s': round(ours_tiled_t[0], 3),
     }
-    if not args.no_bf16:
+    native = args.device != 'cpu' or cpu_has_native_bf16()
+    result['native_bf16'] = native
+    if not args.no_bf16 and (native or args.bf16_anyway):
         half = 'bf16' if args.device == 'cpu' else 'fp16'
-        up16 = Upsampler(model, scale, dtype=half, device=args.device)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            up16 = Upsampler(model, scale, dtype=half, device=args.device)
         up16.enhance(img[:32, :32])
         out16, t16 = ours(up16, img, args.reps, args.device)
         result[f'ours_untiled_{half}_s'] = round(min(t16), 3)
