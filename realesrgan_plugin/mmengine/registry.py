@@ -20,10 +20,12 @@ MODULES = {
     'archs': f'{_PKG}.archs',
     'datasets': f'{_PKG}.datasets',
     'data_preprocessor': f'{_PKG}.data_preprocessor',
-    'models': f'{_PKG}.models',
+    'realesrnet_model': f'{_PKG}.realesrnet_model',
+    'realesrgan_model': f'{_PKG}.realesrgan_model',
     'metrics': f'{_PKG}.metrics',
     'hooks': f'{_PKG}.hooks',
     'runner': f'{_PKG}.runner',
+    'optim_constructor': f'{_PKG}.optim_constructor',
 }
 
 
@@ -39,12 +41,12 @@ LOG_PROCESSORS = _child(mm.LOG_PROCESSORS)
 DATASETS = _child(mm.DATASETS, 'datasets')
 DATA_SAMPLERS = _child(mm.DATA_SAMPLERS)
 TRANSFORMS = _child(mm.TRANSFORMS)
-MODELS = _child(mm.MODELS, 'archs', 'data_preprocessor', 'models')
+MODELS = _child(mm.MODELS, 'archs', 'data_preprocessor', 'realesrnet_model', 'realesrgan_model')
 MODEL_WRAPPERS = _child(mm.MODEL_WRAPPERS)
 WEIGHT_INITIALIZERS = _child(mm.WEIGHT_INITIALIZERS)
 OPTIMIZERS = _child(mm.OPTIMIZERS)
 OPTIM_WRAPPERS = _child(mm.OPTIM_WRAPPERS)
-OPTIM_WRAPPER_CONSTRUCTORS = _child(mm.OPTIM_WRAPPER_CONSTRUCTORS)
+OPTIM_WRAPPER_CONSTRUCTORS = _child(mm.OPTIM_WRAPPER_CONSTRUCTORS, 'optim_constructor')
 PARAM_SCHEDULERS = _child(mm.PARAM_SCHEDULERS)
 METRICS = _child(mm.METRICS, 'metrics')
 EVALUATOR = _child(mm.EVALUATOR)
