@@ -1,36 +1,6 @@
-# Real-ESRGAN x4plus (stage 2), equivalent to options/train_realesrgan_x4plus.yml: starts from
-# Real-ESRNet, adds the U-Net SN discriminator, VGG19 perceptual and GAN losses; 400k iterations.
-_base_ = ['./realesrnet_x4plus.py']
+# Real-ESRGAN x4plus (stage 2), equivalent to options/train_realesrgan_x4plus.yml: starts from the
+# Real-ESRNet weights, adds the discriminator, perceptual and GAN losses; 400k iterations.
+_base_ = ['./_base_/default_runtime.py', './_base_/realesrgan_model.py', './_base_/df2k_data.py']
 
-model = dict(
-    type='RealESRGANModel',
-    # the Real-ESRNet weights (BasicSR's pretrain_network_g / param_key_g)
-    init_generator=dict(path='experiments/pretrained_models/RealESRNet_x4plus.pth', key='params_ema'),
-    discriminator=dict(type='UNetDiscriminatorSN', num_in_ch=3, num_feat=64, skip_connection=True),
-    pixel_loss=dict(type='L1Loss', loss_weight=1.0, reduction='mean'),
-    perceptual_loss=dict(
-        type='PerceptualLoss',
-        layer_weights={'conv1_2': 0.1, 'conv2_2': 0.1, 'conv3_4': 1, 'conv4_4': 1, 'conv5_4': 1},
-        vgg_type='vgg19',
-        use_input_norm=True,
-        perceptual_weight=1.0,
-        style_weight=0,
-        range_norm=False,
-        criterion='l1',
-    ),
-    gan_loss=dict(type='GANLoss', gan_type='vanilla', real_label_val=1.0, fake_label_val=0.0, loss_weight=0.1),
-    l1_gt_usm=True,
-    percep_gt_usm=True,
-    gan_gt_usm=False,
-    net_d_iters=1,
-    net_d_init_iters=0,
-)
-
-optim_wrapper = dict(
-    _delete_=True,
-    constructor='MultiOptimWrapperConstructor',
-    generator=dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-4, weight_decay=0, betas=(0.9, 0.99))),
-    discriminator=dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-4, weight_decay=0, betas=(0.9, 0.99))),
-)
-param_scheduler = [dict(type='MultiStepLR', milestones=[400000], gamma=0.5, by_epoch=False)]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=400000, val_interval=5000)
+# BasicSR's pretrain_network_g / param_key_g (a BasicSR, MMEngine or mmagic file)
+model = dict(init_generator=dict(path='experiments/pretrained_models/RealESRNet_x4plus.pth', key='params_ema'))

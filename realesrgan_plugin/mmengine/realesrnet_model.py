@@ -140,19 +140,19 @@ class RealESRNetModel(BaseModel):
         return {k: v.detach() for k, v in losses.items()}
 
     def forward(self, inputs: torch.Tensor, data_samples: dict | None = None, mode: str = 'tensor'):
-        """'tensor': the (EMA) generator's output; 'predict': one dict per image with 'pred' (and
-        'gt', paths) for metrics. Training goes through :meth:`train_step`."""
+        """'tensor': the (EMA) generator's raw output; 'predict': one dict per image with 'pred'
+        (clamped to [0, 1]), 'gt' and paths, for metrics. Training goes through :meth:`train_step`."""
         if mode == 'loss':
             raise NotImplementedError(f'{type(self).__name__} trains through train_step, not forward(mode="loss")')
         with torch.no_grad():
-            output = self.test_network(inputs).clamp_(0, 1)
+            output = self.test_network(inputs)
         if mode == 'tensor':
             return output
         if mode != 'predict':
             raise ValueError(f"mode must be 'tensor', 'predict' or 'loss', got {mode!r}")
         samples = data_samples or {}
         results = []
-        for i, pred in enumerate(output):
+        for i, pred in enumerate(output.clamp(0, 1)):
             item = {'pred': pred}
             for key, value in samples.items():
                 item[key] = value[i]

@@ -1,16 +1,18 @@
-# The official second-order degradation settings of train_real{esrnet,esrgan}_x4plus.yml, as the
-# data preprocessor's options (the synthesis runs there, on the model's device).
-scale = 4
-gt_size = 256
-
+# Real-ESRNet x4plus: model, losses, optimiser and schedule of options/train_realesrnet_x4plus.yml.
+# The official second-order degradation settings are the data preprocessor's options: the synthesis
+# runs there, on the model's device.
 model = dict(
+    type='RealESRNetModel',
+    generator=dict(type='RRDBNet', num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23, num_grow_ch=32),
+    pixel_loss=dict(type='L1Loss', loss_weight=1.0, reduction='mean'),
+    ema_decay=0.999,
     data_preprocessor=dict(
         type='RealESRGANDataPreprocessor',
         queue_size=180,
         gt_usm=True,
         degradations=dict(
-            scale=scale,
-            gt_size=gt_size,
+            scale=4,
+            gt_size=256,
             # the first degradation process
             resize_prob=[0.2, 0.7, 0.1],  # up, down, keep
             resize_range=[0.15, 1.5],
@@ -46,5 +48,9 @@ model = dict(
             betap_range2=[1, 2],
             final_sinc_prob=0.8,
         ),
-    )
+    ),
 )
+
+optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=2e-4, weight_decay=0, betas=(0.9, 0.99)))
+param_scheduler = [dict(type='MultiStepLR', milestones=[1000000], gamma=0.5, by_epoch=False)]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=1000000, val_interval=5000)
