@@ -102,3 +102,13 @@ class RealESRGANDataPreprocessor(BaseDataPreprocessor):
         self._generator = None
         self.generator.set_state(state['generator'].cpu())
         self.pool.load_state_dict(state['pool'], device=self.device)
+
+
+@MODELS.register_module(name='RealESRGANSynthesis')
+def build_synthesis(**opt: Any) -> RealESRGANSynthesis:
+    """The synthesis alone (e.g. to make pairs in a custom model): BasicSR option keys, kernel keys
+    included, at the top level."""
+    return RealESRGANSynthesis.from_options({**opt, 'datasets': {'train': dict(opt)}})
+
+
+MODELS.register_module(name='USMSharp', module=USMSharp)
