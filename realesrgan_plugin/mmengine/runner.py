@@ -3,6 +3,8 @@
 * Checkpoints are read with ``weights_only=True`` plus exactly the MMEngine types they hold
   (:data:`~realesrgan_plugin.mmengine.checkpoint.MMENGINE_CHECKPOINT_GLOBALS`), only while this
   runner loads them; safe loading stays on everywhere else.
+* Checkpoints are written atomically when the checkpoint hook uses ``backend_args=dict(backend='atomic_local')``
+  (the plugin's configs do).
 * Without CUDA, ``--launcher pytorch|slurm`` starts a gloo process group (MMEngine would call
   ``torch.cuda.set_device``) and DDP wraps CPU modules (no ``device_ids``).
 """
@@ -13,6 +15,7 @@ import os
 import subprocess
 from datetime import timedelta
 
+from realesrgan_plugin.mmengine import fileio  # noqa: F401  (registers the 'atomic_local' file backend)
 from realesrgan_plugin.mmengine.checkpoint import mmengine_safe_globals
 from realesrgan_plugin.mmengine.registry import RUNNERS
 

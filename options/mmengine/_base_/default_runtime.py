@@ -15,7 +15,14 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=100),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=5000, by_epoch=False, max_keep_ckpts=5, save_last=True),
+    checkpoint=dict(
+        type='CheckpointHook',
+        interval=5000,
+        by_epoch=False,
+        max_keep_ckpts=5,
+        save_last=True,
+        backend_args=dict(backend='atomic_local'),  # temp file + rename: a kill never truncates one
+    ),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
 custom_hooks = [
