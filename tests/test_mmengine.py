@@ -24,7 +24,7 @@ from realesrgan_plugin.mmengine.checkpoint import (
     to_basicsr,
 )
 from realesrgan_plugin.mmengine.registry import DATASETS, MODELS
-from realesrgan_plugin.mmengine.runner import RealESRGANRunner
+from realesrgan_plugin.mmengine.runner import RealESRGANRunner, _slurm_env_to_torch_env
 from realesrgan_plugin.mmengine.train import main as train_main
 from realesrgan_plugin.utils.img_io import write_image
 
@@ -36,7 +36,8 @@ import yaml
 from basicsr.models import build_model
 from basicsr.utils.registry import ARCH_REGISTRY
 from mmengine.config import Config
-from mmengine.logging import HistoryBuffer
+from mmengine.logging import HistoryBuffer, MessageHub
+from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmengine.registry import DefaultScope
 
 REPO = Path(__file__).resolve().parents[1]
@@ -331,6 +332,92 @@ def test_generator_trained_under_basicsr_runs_identically_in_mmengine(tmp_path, 
     fresh.load_state_dict(ckpt['state_dict'], strict=True)
     trained = load_checkpoint_file(net_g_path)['params']
     assert all(torch.equal(v, trained[k]) for k, v in fresh.generator.state_dict().items())
+
+
+def test_one_gan_iteration_matches_the_basicsr_host():
+    """Same weights, same batch: one MMEngine Real-ESRGAN iteration and one BasicSR iteration end at
+    identical generator, discriminator (spectral-norm buffers included) and EMA weights."""
+    torch.manual_seed(0)
+    net_g = dict(type='SRVGGNetCompact', num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=4)
+    net_d = dict(type='UNetDiscriminatorSN', num_in_ch=3, num_feat=8)
+    adam = dict(type='Adam', lr=1e-3, weight_decay=0, betas=[0.9, 0.99])
+    pixel, gan = dict(type='L1Loss', loss_weight=1.0), dict(type='GANLoss', gan_type='vanilla', loss_weight=0.1)
+    opt = {
+        'model_type': 'RealESRGANModel',
+        'is_train': True,
+        'dist': False,
+        'num_gpu': 0,
+        'scale': 4,
+        'rank': 0,
+        'world_size': 1,
+        'high_order_degradation': False,
+        'l1_gt_usm': True,
+        'percep_gt_usm': True,
+        'gan_gt_usm': False,
+        'network_g': net_g,
+        'network_d': net_d,
+        'path': {'pretrain_network_g': None, 'strict_load_g': True, 'resume_state': None},
+        'train': {
+            'ema_decay': 0.999,
+            'optim_g': adam,
+            'optim_d': adam,
+            'scheduler': {'type': 'MultiStepLR', 'milestones': [100], 'gamma': 0.5},
+            'total_iter': 100,
+            'warmup_iter': -1,
+            'pixel_opt': pixel,
+            'gan_opt': gan,
+        },
+    }
+    basicsr = build_model(opt)
+    with DefaultScope.overwrite_default_scope('realesrgan_plugin'):
+        mm = MODELS.build(
+            dict(
+                type='RealESRGANModel',
+                generator=net_g,
+                discriminator=net_d,
+                pixel_loss=pixel,
+                gan_loss=gan,
+                data_preprocessor=dict(type='RealESRGANDataPreprocessor', queue_size=0),
+            )
+        )
+    mm.generator.load_state_dict(basicsr.net_g.state_dict())
+    mm.generator_ema.load_state_dict(basicsr.net_g_ema.state_dict())
+    mm.discriminator.load_state_dict(basicsr.net_d.state_dict())
+    optim = OptimWrapperDict(
+        generator=OptimWrapper(torch.optim.Adam(mm.generator.parameters(), lr=1e-3, betas=(0.9, 0.99))),
+        discriminator=OptimWrapper(torch.optim.Adam(mm.discriminator.parameters(), lr=1e-3, betas=(0.9, 0.99))),
+    )
+    batch = {'lq': torch.rand(2, 3, 8, 8), 'gt': torch.rand(2, 3, 32, 32)}
+
+    basicsr.feed_data(batch)
+    basicsr.optimize_parameters(1)
+    MessageHub.get_current_instance().update_info('iter', 0)  # BasicSR's current_iter 1
+    logs = mm.train_step(batch, optim)
+
+    for ours, theirs in ((mm.generator, basicsr.net_g), (mm.generator_ema, basicsr.net_g_ema)):
+        for key, value in theirs.state_dict().items():
+            assert torch.equal(ours.state_dict()[key], value), key
+    for key, value in basicsr.net_d.state_dict().items():
+        assert torch.equal(mm.discriminator.state_dict()[key], value), key
+    assert set(logs) == set(basicsr.log_dict)
+
+
+def test_slurm_variables_become_torch_distributed_ones(monkeypatch):
+    for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_PORT'):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv('MASTER_ADDR', 'node7')
+    monkeypatch.setenv('SLURM_PROCID', '5')
+    monkeypatch.setenv('SLURM_NTASKS', '8')
+    monkeypatch.setenv('SLURM_LOCALID', '1')
+    monkeypatch.setenv('SLURM_NODELIST', 'node[7-8]')
+    _slurm_env_to_torch_env()
+    assert [os.environ[k] for k in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT')] == [
+        '5',
+        '8',
+        '1',
+        'node7',
+        '29500',
+    ]
 
 
 # ----------------------------------------------------------------------------- mmagic
