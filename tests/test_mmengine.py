@@ -158,6 +158,43 @@ def test_default_scope_alone_finds_the_plugin(tmp_path):
     assert 'realesrgan_plugin.mmengine.realesrnet_model SRVGGNetCompact' in out.stdout
 
 
+# ----------------------------------------------------------------------------- configs
+
+
+@pytest.mark.parametrize('stage', ['realesrnet', 'realesrgan'])
+def test_x4plus_configs_equal_the_basicsr_option_files(stage):
+    """Degradations, kernels, networks, losses, optimisers and schedule match options/train_<stage>_x4plus.yml."""
+    from realesrgan_plugin.degradations import settings_from_options
+
+    yml = yaml.safe_load((REPO / 'options' / f'train_{stage}_x4plus.yml').read_text())
+    cfg = Config.fromfile(str(CONFIGS / f'{stage}_x4plus.py'))
+    pre = cfg.model.data_preprocessor
+    ours = settings_from_options({**pre.degradations, 'datasets': {'train': pre.kernels}})
+    assert ours == settings_from_options(yml)
+    assert pre.queue_size == yml['queue_size'] and cfg.model.ema_decay == yml['train']['ema_decay']
+    assert {**cfg.model.generator, 'type': 'RRDBNet'} == {**yml['network_g'], 'type': 'RRDBNet'}
+    assert cfg.model.init_generator.path.endswith(os.path.basename(yml['path']['pretrain_network_g']))
+    assert cfg.model.pixel_loss == yml['train']['pixel_opt']
+    (scheduler,) = cfg.param_scheduler
+    assert scheduler.milestones == yml['train']['scheduler']['milestones']
+    assert scheduler.gamma == yml['train']['scheduler']['gamma']
+    assert cfg.train_cfg.max_iters == yml['train']['total_iter']
+    assert cfg.train_dataloader.batch_size == yml['datasets']['train']['batch_size_per_gpu']
+    if stage == 'realesrnet':
+        assert pre.gt_usm == yml['gt_usm']
+        optimizers = {'optim_g': cfg.optim_wrapper.optimizer}
+    else:
+        assert cfg.model.discriminator == yml['network_d']
+        assert cfg.model.gan_loss == yml['train']['gan_opt']
+        assert cfg.model.perceptual_loss == yml['train']['perceptual_opt']
+        for key in ('l1_gt_usm', 'percep_gt_usm', 'gan_gt_usm', 'net_d_iters', 'net_d_init_iters'):
+            assert cfg.model[key] == yml.get(key, yml['train'].get(key)), key
+        optimizers = {'optim_g': cfg.optim_wrapper.generator.optimizer}
+        optimizers['optim_d'] = cfg.optim_wrapper.discriminator.optimizer
+    for key, optimizer in optimizers.items():
+        assert {**optimizer, 'betas': list(optimizer.betas)} == yml['train'][key], key
+
+
 # ----------------------------------------------------------------------------- stage 1
 
 
