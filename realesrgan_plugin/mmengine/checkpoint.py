@@ -111,7 +111,8 @@ def detect_layout(ckpt: Mapping, name: str = 'checkpoint') -> str:
     state = model_state_dict(ckpt)
     if any(k.startswith(MODEL_PREFIXES) for k in state):
         disc = [k[len(DISCRIMINATOR) :] for k in state if k.startswith(DISCRIMINATOR)]
-        return 'mmagic' if any(_MMAGIC_DISC_CONV.match(k) for k in disc) else 'mmengine'
+        foreign = any(not k.startswith(MODEL_PREFIXES) for k in state)  # mmagic also saves losses, preprocessor
+        return 'mmagic' if foreign or any(_MMAGIC_DISC_CONV.match(k) for k in disc) else 'mmengine'
     top = sorted(ckpt)[:8]
     raise ValueError(
         f"{name}: not a generator/discriminator checkpoint: expected 'params'/'params_ema' (BasicSR) or "
