@@ -77,6 +77,8 @@ class RealESRNetModel(BaseModel):
             'pixel': build_training_loss(pixel_loss) if pixel_loss else None,
             'perceptual': build_training_loss(perceptual_loss) if perceptual_loss else None,
         }
+        if self._losses['pixel'] is None and self._losses['perceptual'] is None:
+            raise ValueError(f'{type(self).__name__} needs pixel_loss or perceptual_loss (both are None)')
         if init_generator is not None:
             self.load_generator(init_generator)
 
