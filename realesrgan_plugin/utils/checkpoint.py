@@ -1,0 +1,101 @@
+"""Crash-safe checkpoint files and the random state a run needs to resume to the bit.
+
+A checkpoint is written to a temporary file in its own folder and renamed over the target, so
+a run killed at any moment leaves either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` to ``path`` through a temporary file + ``os.replace`` (atomic on POSIX and Windows)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """Global random state of python, numpy, torch CPU and every CUDA device, as plain data
+    (ints, tuples, tensors) so that ``weights_only`` loading accepts it."""
+    np_state = np.random.get_state()
+    state = {
+        'python': random.getstate(),
+        'numpy': {
+            'name': np_state[0],
+            'keys': torch.from_numpy(np_state[1].astype(np.int64)),
+            'pos': int(np_state[2]),
+            'has_gauss': int(np_state[3]),
+            'cached_gaussian': float(np_state[4]),
+        },
+        'torch': torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state['cuda'] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Inverse of :func:`capture_rng_state`."""
+    random.setstate(_as_python_random_state(state['python']))
+    npst = state['numpy']
+    np.random.set_state(
+        (npst['name'], npst['keys'].numpy().astype(np.uint32), npst['pos'], npst['has_gauss'], npst['cached_gaussian'])
+    )
+    torch.set_rng_state(state['torch'].cpu())
+    if 'cuda' in state and torch.cuda.is_available():
+        cuda_states = [s.cpu() for s in state['cuda']]
+        if len(cuda_states) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_states)
+
+
+def _as_python_random_state(state: Any) -> tuple:
+    """``random.setstate`` wants tuples; a round trip through some loaders gives lists."""
+    version, internal, gauss = state
+    return (version, tuple(internal), gauss)
+
+
+@contextmanager
+def preserved_rng_state() -> Iterator[None]:
+    """Run a block (validation, creating a data loader iterator...) without changing the global
+    random streams training draws from, so that it cannot make a resumed run diverge."""
+    state = capture_rng_state()
+    try:
+        yield
+    finally:
+        restore_rng_state(state)
+
+
+_STATE_NAME = re.compile(r'^(\d+)\.state$')
+
+
+def find_latest_training_state(states_dir: str | os.PathLike) -> Path | None:
+    """The ``<iter>.state`` file with the highest iteration in ``states_dir`` (None when there is none).
+
+    Temporary files of an interrupted write never match (they are dot-prefixed ``.tmp`` files)."""
+    states_dir = Path(states_dir)
+    if not states_dir.is_dir():
+        return None
+    found = [(int(m.group(1)), p) for p in states_dir.iterdir() if (m := _STATE_NAME.match(p.name))]
+    return max(found)[1] if found else None

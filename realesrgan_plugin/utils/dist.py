@@ -1,0 +1,70 @@
+"""Distributed set-up that works without a GPU.
+
+BasicSR 1.4.2's ``init_dist`` always uses NCCL and ``torch.cuda.set_device``: it cannot start on a
+CPU-only machine. These replacements pick gloo when CUDA is absent and bind each process to its
+local GPU only when there is one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import subprocess
+
+import torch
+import torch.distributed as dist
+
+
+def default_backend() -> str:
+    return 'nccl' if torch.cuda.is_available() else 'gloo'
+
+
+def init_distributed(launcher: str, backend: str | None = None, port: int | None = None, **kwargs) -> None:
+    """Start the process group for ``launcher`` ('pytorch' = torchrun, or 'slurm').
+
+    ``backend`` defaults to NCCL with CUDA, gloo without; asking for NCCL without CUDA falls back to
+    gloo (official option files name nccl in ``dist_params``)."""
+    if backend is None or (backend == 'nccl' and not torch.cuda.is_available()):
+        backend = default_backend()
+    if launcher == 'slurm':
+        _export_slurm_env(port)
+    elif launcher != 'pytorch':
+        raise ValueError(f"Unknown launcher {launcher!r}: expected 'none', 'pytorch' or 'slurm'")
+    if torch.cuda.is_available():
+        local_rank = int(os.environ.get('LOCAL_RANK', os.environ.get('RANK', 0)))
+        torch.cuda.set_device(local_rank % torch.cuda.device_count())
+    timeout = datetime.timedelta(minutes=float(os.environ.get('REALESRGAN_DIST_TIMEOUT_MIN', 30)))
+    dist.init_process_group(backend=backend, timeout=timeout)
+
+
+def _export_slurm_env(port: int | None) -> None:
+    """Translate SLURM's variables into the ones torch.distributed's env:// init reads."""
+    proc_id = int(os.environ['SLURM_PROCID'])
+    ntasks = int(os.environ['SLURM_NTASKS'])
+    node_list = os.environ['SLURM_NODELIST']
+    gpus = max(torch.cuda.device_count(), 1)
+    addr = subprocess.getoutput(f'scontrol show hostname {node_list} | head -n1')
+    if port is not None:
+        os.environ['MASTER_PORT'] = str(port)
+    os.environ.setdefault('MASTER_PORT', '29500')
+    os.environ['MASTER_ADDR'] = addr
+    os.environ['WORLD_SIZE'] = str(ntasks)
+    os.environ['LOCAL_RANK'] = str(proc_id % gpus)
+    os.environ['RANK'] = str(proc_id)
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def barrier() -> None:
+    if is_distributed():
+        dist.barrier()
+
+
+def training_device(num_gpu: int | str) -> torch.device:
+    """The device a process trains on: its CUDA device when ``num_gpu`` asks for GPUs and CUDA is
+    present, the CPU otherwise (``num_gpu: 0``, or no GPU on this machine)."""
+    if num_gpu != 0 and torch.cuda.is_available():
+        return torch.device('cuda', torch.cuda.current_device())
+    return torch.device('cpu')
