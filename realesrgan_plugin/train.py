@@ -32,7 +32,7 @@ import realesrgan_plugin  # noqa: F401  (compat + registration before basicsr's 
 from realesrgan_plugin.compat import normalize_local_rank_args, safe_torch_load
 from realesrgan_plugin.data.seeded_sampler import SeededDataset, SeededSampler
 from realesrgan_plugin.utils.checkpoint import find_latest_training_state, preserved_rng_state
-from realesrgan_plugin.utils.dist import init_distributed, training_device
+from realesrgan_plugin.utils.dist import assert_replicas_in_sync, init_distributed, training_device
 
 import basicsr.utils.options as basicsr_options
 import torch
@@ -157,6 +157,12 @@ def make_prefetcher(opt: dict, loader):
     raise ValueError(f"Wrong prefetch_mode {mode!r}. Supported ones are: None, 'cuda', 'cpu'.")
 
 
+def model_networks(model) -> dict:
+    """The model's networks by name (bare, without DDP wrappers)."""
+    names = ('net_g', 'net_g_ema', 'net_d')
+    return {n: model.get_bare_model(getattr(model, n)) for n in names if getattr(model, n, None) is not None}
+
+
 def validate(model, val_loaders: list, opt: dict, current_iter: int, tb_logger) -> None:
     """Validation never changes the random streams training draws from."""
     with preserved_rng_state():
@@ -243,6 +249,9 @@ def train_pipeline(argv: Sequence[str]) -> None:
     logger.info(f'End of training. Time consumed: {consumed}')
     logger.info('Save the latest model.')
     model.save(epoch=-1, current_iter=-1)
+    if opt['dist']:
+        digests = assert_replicas_in_sync(model_networks(model))
+        logger.info(f'Weights identical on all {opt["world_size"]} ranks: {digests}')
     if opt.get('val') is not None:
         validate(model, val_loaders, opt, current_iter, tb_logger)
     if tb_logger:

@@ -64,22 +64,27 @@ def _diff_round(x: torch.Tensor) -> torch.Tensor:
 
 
 def _to_blocks(plane: torch.Tensor) -> torch.Tensor:
-    """B x H x W -> B x H/8 x W/8 x 8 x 8."""
+    """B x H x W -> B x (H/8 * W/8) x 64, each row one 8x8 block in row-major order."""
     b, h, w = plane.shape
-    return plane.reshape(b, h // 8, 8, w // 8, 8).transpose(2, 3)
+    return plane.reshape(b, h // 8, 8, w // 8, 8).transpose(2, 3).reshape(b, -1, 64)
 
 
-def _from_blocks(blocks: torch.Tensor) -> torch.Tensor:
-    b, nh, nw = blocks.shape[:3]
-    return blocks.transpose(2, 3).reshape(b, nh * 8, nw * 8)
+def _from_blocks(blocks: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    b = blocks.shape[0]
+    return blocks.reshape(b, h // 8, w // 8, 8, 8).transpose(2, 3).reshape(b, h, w)
 
 
-def _quantise_roundtrip(plane: torch.Tensor, steps: torch.Tensor, rounding, dct: torch.Tensor) -> torch.Tensor:
-    """DCT, quantise with per-sample steps (B x 8 x 8), dequantise, inverse DCT; plane is 0-centred."""
-    steps = steps.view(-1, 1, 1, 8, 8)
-    coeffs = dct @ _to_blocks(plane) @ dct.t()
+def _quantise_roundtrip(plane: torch.Tensor, steps: torch.Tensor, rounding, dct2: torch.Tensor) -> torch.Tensor:
+    """DCT, quantise with per-sample steps (B x 8 x 8), dequantise, inverse DCT; plane is 0-centred.
+
+    ``dct2`` is the 64 x 64 2-D DCT (Kronecker product of the 1-D one), so each transform is a
+    single large matrix product over all blocks instead of many tiny 8x8 ones.
+    """
+    h, w = plane.shape[-2:]
+    steps = steps.reshape(-1, 1, 64)
+    coeffs = _to_blocks(plane) @ dct2.t()
     coeffs = rounding(coeffs / steps) * steps
-    return _from_blocks(dct.t() @ coeffs @ dct)
+    return _from_blocks(coeffs @ dct2, h, w)
 
 
 def jpeg_compress(img: torch.Tensor, quality, differentiable: bool = False) -> torch.Tensor:
@@ -101,6 +106,7 @@ def jpeg_compress(img: torch.Tensor, quality, differentiable: bool = False) -> t
     chroma_steps = torch.clamp(chroma_table(device) * factor, min=1.0)
     rounding = _diff_round if differentiable else torch.round
     dct = dct_matrix(device)
+    dct2 = torch.kron(dct, dct)
 
     x = img.to(torch.float32) * 255.0
     pad_h, pad_w = (-h) % 16, (-w) % 16
@@ -109,9 +115,9 @@ def jpeg_compress(img: torch.Tensor, quality, differentiable: bool = False) -> t
     ycc = torch.einsum('ij,bjhw->bihw', to_ycc, x)
     y = ycc[:, 0] - 128.0  # DCT works on 0-centred samples; chroma is already centred at 0
     chroma = F.avg_pool2d(ycc[:, 1:], kernel_size=2)
-    y = _quantise_roundtrip(y, luma_steps, rounding, dct) + 128.0
-    cb = _quantise_roundtrip(chroma[:, 0], chroma_steps, rounding, dct)
-    cr = _quantise_roundtrip(chroma[:, 1], chroma_steps, rounding, dct)
+    y = _quantise_roundtrip(y, luma_steps, rounding, dct2) + 128.0
+    cb = _quantise_roundtrip(chroma[:, 0], chroma_steps, rounding, dct2)
+    cr = _quantise_roundtrip(chroma[:, 1], chroma_steps, rounding, dct2)
     chroma_up = torch.stack((cb, cr), dim=1).repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
     ycc = torch.cat((y.unsqueeze(1), chroma_up), dim=1)
     rgb = torch.einsum('ij,bjhw->bihw', torch.tensor(_YCBCR_TO_RGB, device=device), ycc)

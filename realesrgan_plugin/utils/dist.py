@@ -68,3 +68,30 @@ def training_device(num_gpu: int | str) -> torch.device:
     if num_gpu != 0 and torch.cuda.is_available():
         return torch.device('cuda', torch.cuda.current_device())
     return torch.device('cpu')
+
+
+def tensors_digest(tensors) -> str:
+    """sha256 of the bytes of ``tensors`` (in order): equal digests = bit-identical weights."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for t in tensors:
+        digest.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def assert_replicas_in_sync(named_nets: dict) -> dict[str, str]:
+    """Check that every rank holds bit-identical weights for each network; return the digests.
+
+    DDP keeps replicas equal only if every rank applies the same updates: this catches a rank that
+    drifted (a skipped step, a non-synchronised buffer). Raises ``RuntimeError`` naming the network."""
+    digests = {name: tensors_digest(net.state_dict().values()) for name, net in named_nets.items()}
+    if not is_distributed():
+        return digests
+    gathered: list = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, digests)
+    for name in digests:
+        values = {rank: d[name] for rank, d in enumerate(gathered)}
+        if len(set(values.values())) != 1:
+            raise RuntimeError(f'Network {name} differs between ranks: {values}')
+    return digests

@@ -1,0 +1,187 @@
+"""Where training images come from: a folder or an LMDB, listed by a meta_info file or a scan.
+
+Shared by the Real-ESRGAN datasets. LMDB layout (see DEVELOPERS.md): the key of an image is
+its relative path with the LAST extension removed (``a.b.png`` -> ``a.b``; the official code
+used ``split('.')[0]`` and broke dotted names); ``meta_info.txt`` lines are
+``<relpath-with-ext> (h,w,c) <level>``. Bytes are decoded by ``realesrgan_plugin.utils.img_io``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from realesrgan_plugin.utils.img_io import ImageReadError, decode_image, is_image_file, to_float32
+
+import numpy as np
+
+logger = logging.getLogger('basicsr')
+
+
+def lmdb_key(relpath: str) -> str:
+    """LMDB key of an image: its relative path without the last extension."""
+    return os.path.splitext(relpath)[0]
+
+
+def read_meta_info(path: str | os.PathLike) -> list[str]:
+    """Relative image paths listed in a meta_info file (first field of each non-empty line)."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            lines = [line.strip() for line in f]
+    except OSError as err:
+        raise FileNotFoundError(f'Cannot read meta_info file {os.fspath(path)!r}: {err.strerror or err}') from err
+    names = [line.split(' ')[0] for line in lines if line]
+    if not names:
+        raise ValueError(f'meta_info file {os.fspath(path)!r} lists no images')
+    return names
+
+
+def scan_images(folder: str | os.PathLike) -> list[str]:
+    """Sorted relative paths (POSIX separators) of all images under ``folder``, recursively."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f'Image folder {os.fspath(folder)!r} does not exist')
+    names = sorted(p.relative_to(root).as_posix() for p in root.rglob('*') if p.is_file() and is_image_file(p))
+    if not names:
+        raise ValueError(f'No images found in folder {os.fspath(folder)!r}')
+    return names
+
+
+class DiskStore:
+    """Images as files under ``root``; ``name`` is the relative path (absolute paths work too)."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = os.fspath(root)
+
+    def location(self, name: str) -> str:
+        return os.path.join(self.root, name)
+
+    def read(self, name: str) -> bytes:
+        with open(self.location(name), 'rb') as f:
+            return f.read()
+
+
+class LmdbStore:
+    """Images in an LMDB written in the contract layout; ``name`` is the relative path with extension.
+
+    The environment is opened lazily, so the store can be pickled into DataLoader workers.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.root = os.fspath(path)
+        if not os.path.isfile(os.path.join(self.root, 'data.mdb')):
+            raise FileNotFoundError(f'{self.root!r} is not an LMDB folder (no data.mdb)')
+        self._env = None
+
+    def __getstate__(self):
+        return {'root': self.root, '_env': None}
+
+    def names(self) -> list[str]:
+        return read_meta_info(os.path.join(self.root, 'meta_info.txt'))
+
+    def location(self, name: str) -> str:
+        return f'{self.root}:{lmdb_key(name)}'
+
+    def read(self, name: str) -> bytes:
+        if self._env is None:
+            import lmdb
+
+            self._env = lmdb.open(self.root, readonly=True, lock=False, readahead=False, meminit=False)
+        with self._env.begin(write=False) as txn:
+            value = txn.get(lmdb_key(name).encode('utf-8'))
+        if value is None:
+            raise ImageReadError(self.location(name), 'key not found in the LMDB')
+        return bytes(value)
+
+
+def make_store(io_backend: dict | None, root: str | os.PathLike) -> DiskStore | LmdbStore:
+    kind = (io_backend or {}).get('type', 'disk')
+    if kind == 'lmdb':
+        return LmdbStore(root)
+    if kind == 'disk':
+        return DiskStore(root)
+    raise ValueError(f"io_backend type must be 'disk' or 'lmdb', got {kind!r}")
+
+
+def list_names(store: DiskStore | LmdbStore, meta_info: str | None) -> list[str]:
+    """Image names of a store: the LMDB's own meta_info, else ``meta_info``, else a folder scan."""
+    if isinstance(store, LmdbStore):
+        return store.names()
+    if meta_info:
+        return read_meta_info(meta_info)
+    return scan_images(store.root)
+
+
+def decode_rgb(buffer: bytes, name: str) -> np.ndarray:
+    """Encoded bytes -> H x W x 3 float32 RGB in [0, 1] (gray expanded, alpha dropped, 16 bit kept)."""
+    img = to_float32(decode_image(buffer, name))
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    elif img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    elif img.shape[2] == 4:
+        img = img[:, :, :3]
+    return np.ascontiguousarray(img[:, :, ::-1])
+
+
+def augment(imgs: Sequence[np.ndarray], hflip: bool, rotation: bool, rng: random.Random) -> list[np.ndarray]:
+    """Same random horizontal flip / vertical flip / transpose for all images (HWC arrays)."""
+    do_h = hflip and rng.random() < 0.5
+    do_v = rotation and rng.random() < 0.5
+    do_t = rotation and rng.random() < 0.5
+    out = []
+    for img in imgs:
+        if do_h:
+            img = img[:, ::-1]
+        if do_v:
+            img = img[::-1]
+        if do_t:
+            img = img.transpose(1, 0, 2)
+        out.append(np.ascontiguousarray(img))
+    return out
+
+
+class RobustReader:
+    """Reads item ``index`` with the failure policy the datasets share.
+
+    * I/O errors (``OSError``, e.g. a network file system hiccup) are retried ``retries`` times,
+      each time on another random item (the official behaviour, without its off-by-one index
+      and its unbound variable when every attempt fails); then an error lists every file tried.
+    * Undecodable images raise :class:`ImageReadError` naming the file, or, with ``skip_bad``,
+      are logged, remembered in ``skipped`` and replaced by another random item.
+    """
+
+    def __init__(self, size: int, retries: int = 3, retry_sleep: float = 1.0, skip_bad: bool = False) -> None:
+        self.size = size
+        self.retries = retries
+        self.retry_sleep = retry_sleep
+        self.skip_bad = skip_bad
+        self.skipped: dict[str, str] = {}
+
+    def __call__(self, index: int, load: Callable[[int], object], describe: Callable[[int], str], rng) -> object:
+        tried: list[str] = []
+        io_failures = 0
+        for _ in range(self.retries + 1 + (self.size if self.skip_bad else 0)):
+            try:
+                return load(index)
+            except ImageReadError as err:
+                if not self.skip_bad:
+                    raise
+                self.skipped[err.path] = err.reason
+                logger.warning(f'Skipping unreadable image {err.path!r}: {err.reason} ({len(self.skipped)} skipped)')
+            except OSError as err:
+                io_failures += 1
+                tried.append(f'{describe(index)} ({err.strerror or err})')
+                left = self.retries - io_failures + 1
+                logger.warning(f'I/O error reading {describe(index)!r}: {err}; retries left: {left}')
+                if io_failures > self.retries:
+                    break
+                time.sleep(self.retry_sleep)
+            index = rng.randrange(self.size)  # another item, always a valid index
+        if tried:
+            raise OSError(f'Could not read any image after {io_failures} attempt(s): ' + '; '.join(tried))
+        raise RuntimeError(f'Every image tried was unreadable; skipped so far: {sorted(self.skipped)}')

@@ -1,0 +1,35 @@
+"""Dataset preparation: sub-images, meta-info files, multiscale DF2K and LMDB (the functions
+behind ``tools/*.py``). Every job reads with :mod:`realesrgan_plugin.utils.img_io`, writes
+atomically, skips finished work when re-run and reports bad files instead of stopping."""
+
+from realesrgan_plugin.prep.batch import BatchReport, list_images
+from realesrgan_plugin.prep.lmdb_writer import (
+    LmdbEntry,
+    create_lmdb,
+    lmdb_key,
+    parse_meta_line,
+    read_meta_info,
+    verify_lmdb,
+)
+from realesrgan_plugin.prep.meta_info import generate_meta_info, generate_meta_info_pairdata, pair_by_name
+from realesrgan_plugin.prep.multiscale import generate_multiscale, multiscale_sizes, resize_lanczos
+from realesrgan_plugin.prep.subimages import extract_subimages, window_starts
+
+__all__ = [
+    'BatchReport',
+    'LmdbEntry',
+    'create_lmdb',
+    'extract_subimages',
+    'generate_meta_info',
+    'generate_meta_info_pairdata',
+    'generate_multiscale',
+    'list_images',
+    'lmdb_key',
+    'multiscale_sizes',
+    'pair_by_name',
+    'parse_meta_line',
+    'read_meta_info',
+    'resize_lanczos',
+    'verify_lmdb',
+    'window_starts',
+]

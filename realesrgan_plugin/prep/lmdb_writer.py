@@ -1,0 +1,345 @@
+"""LMDB of training images, in the layout BasicSR reads (see DEVELOPERS.md, "LMDB layout").
+
+``X.lmdb/`` holds ``data.mdb``, ``lock.mdb`` and ``meta_info.txt`` with one line per image,
+``<relpath> (h,w,c) <level>``. The key is the relative path without its LAST extension
+(``a.b.c.png`` -> ``a.b.c``), the value the encoded image. By default the file's own bytes are
+stored (lossless, no re-encoding; ``level`` is then ``-1``); with ``compress_level`` every image is
+re-encoded as PNG at that level, as BasicSR's own ``make_lmdb_from_imgs`` does.
+
+The job is resumable: entries are committed in batches and each committed batch is appended to
+``meta_info.txt.partial``; ``meta_info.txt`` is written last (atomically), so its presence marks
+a finished database. The map grows whenever it is full.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+from realesrgan_plugin.prep.batch import BatchReport, list_images, run_pool
+from realesrgan_plugin.utils.img_io import (
+    ImageReadError,
+    decode_image,
+    encode_image,
+    png_params,
+    read_image,
+    write_bytes_atomic,
+)
+
+import lmdb
+
+META_INFO = 'meta_info.txt'
+PARTIAL_META_INFO = META_INFO + '.partial'
+RAW_LEVEL = -1  # meta_info level of an entry holding the source file's bytes as they are
+_META_LINE = re.compile(r'^(?P<relpath>.+) \((?P<h>\d+),(?P<w>\d+),(?P<c>\d+)\) (?P<level>-?\d+)$')
+
+
+@dataclass(frozen=True)
+class LmdbEntry:
+    relpath: str  # relative path of the source image, with its extension
+    shape: tuple[int, int, int]  # (h, w, c); c is 1 for gray
+    level: int  # PNG compression level it was re-encoded with, or RAW_LEVEL
+
+    @property
+    def key(self) -> str:
+        return lmdb_key(self.relpath)
+
+    def meta_line(self) -> str:
+        h, w, c = self.shape
+        return f'{self.relpath} ({h},{w},{c}) {self.level}'
+
+
+def lmdb_key(relpath: str) -> str:
+    """The LMDB key of an image: its relative path ('/'-separated) without the last extension."""
+    return os.path.splitext(relpath.replace(os.sep, '/'))[0]
+
+
+def parse_meta_line(line: str) -> LmdbEntry:
+    """Parse ``relpath (h,w,c) level`` (names may contain spaces and dots)."""
+    match = _META_LINE.match(line.rstrip('\r\n'))
+    if not match:
+        raise ValueError(f'not a meta_info line "<relpath> (h,w,c) <level>": {line.rstrip()!r}')
+    return LmdbEntry(match['relpath'], (int(match['h']), int(match['w']), int(match['c'])), int(match['level']))
+
+
+def read_meta_info(path: str | os.PathLike) -> list[LmdbEntry]:
+    """Entries of an LMDB folder's ``meta_info.txt`` (or of that file itself)."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        path = os.path.join(path, META_INFO)
+    with open(path, encoding='utf-8') as f:
+        return [parse_meta_line(line) for line in f if line.strip()]
+
+
+def relpaths_from_meta_info(path: str | os.PathLike) -> list[str]:
+    """Image paths listed in a meta-info file: plain ``relpath`` lines (``generate_meta_info``) or
+    LMDB ``relpath (h,w,c) level`` lines. Pair files (``gt, lq``) are refused."""
+    out = []
+    with open(path, encoding='utf-8') as f:
+        for number, line in enumerate(f, 1):
+            line = line.rstrip('\r\n')
+            if not line.strip():
+                continue
+            match = _META_LINE.match(line)
+            if match:
+                out.append(match['relpath'])
+            elif ', ' in line:
+                raise ValueError(f'{path}:{number}: looks like a GT/LQ pair line; make one LMDB per side: {line!r}')
+            else:
+                out.append(line.strip())
+    return out
+
+
+@dataclass
+class _Encoded:
+    relpath: str
+    value: bytes = b''
+    shape: tuple[int, int, int] = (0, 0, 0)
+    error: str | None = None
+
+
+def _shape3(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    return (shape[0], shape[1], shape[2] if len(shape) == 3 else 1)
+
+
+def encode_entry(relpath: str, root: str, compress_level: int | None) -> _Encoded:
+    """Read one file and return the bytes to store (checked by decoding them)."""
+    path = os.path.join(root, relpath)
+    try:
+        with open(path, 'rb') as f:
+            data = f.read()
+        img = decode_image(data, path)
+        if compress_level is not None:
+            data = encode_image(img, '.png', png_params(compress_level))
+        return _Encoded(relpath, data, _shape3(img.shape))
+    except ImageReadError as err:
+        return _Encoded(relpath, error=err.reason)
+    except OSError as err:
+        return _Encoded(relpath, error=err.strerror or str(err))
+
+
+class _Writer:
+    """Batched puts into an LMDB environment that doubles its map size whenever it is full."""
+
+    def __init__(self, lmdb_path: str, map_size: int) -> None:
+        self.env = lmdb.open(lmdb_path, map_size=map_size, readahead=False, meminit=False)
+        self.partial = open(os.path.join(lmdb_path, PARTIAL_META_INFO), 'a', encoding='utf-8')  # noqa: SIM115
+        self.pending: list[tuple[LmdbEntry, bytes]] = []
+        self.pending_bytes = 0
+
+    def add(self, entry: LmdbEntry, value: bytes, batch: int, batch_bytes: int) -> None:
+        self.pending.append((entry, value))
+        self.pending_bytes += len(value)
+        if len(self.pending) >= batch or self.pending_bytes >= batch_bytes:
+            self.commit()
+
+    def commit(self) -> None:
+        if not self.pending:
+            return
+        while True:
+            try:
+                with self.env.begin(write=True) as txn:
+                    for entry, value in self.pending:
+                        txn.put(entry.key.encode('utf-8'), value)
+                break
+            except lmdb.MapFullError:
+                self.env.set_mapsize(self.env.info()['map_size'] * 2)
+        self.partial.write(''.join(entry.meta_line() + '\n' for entry, _ in self.pending))
+        self.partial.flush()
+        self.pending, self.pending_bytes = [], 0
+
+    def close(self) -> None:
+        self.commit()
+        self.partial.close()
+        self.env.sync()
+        self.env.close()
+
+
+def _read_partial(lmdb_path: str) -> dict[str, LmdbEntry]:
+    path = os.path.join(lmdb_path, PARTIAL_META_INFO)
+    done: dict[str, LmdbEntry] = {}
+    if os.path.exists(path):
+        with open(path, encoding='utf-8') as f:
+            for line in f:
+                try:
+                    entry = parse_meta_line(line)
+                except ValueError:
+                    continue  # a line cut short by a kill
+                done[entry.relpath] = entry
+    return done
+
+
+def create_lmdb(
+    input_folder: str | os.PathLike,
+    lmdb_path: str | os.PathLike,
+    meta_info: str | os.PathLike | None = None,
+    compress_level: int | None = None,
+    n_thread: int | None = None,
+    recursive: bool = False,
+    verify: bool = False,
+    overwrite: bool = False,
+    batch: int = 1000,
+    batch_bytes: int = 256 << 20,
+    initial_map_size: int | None = None,
+) -> BatchReport:
+    """Pack the images of ``input_folder`` (or those listed in ``meta_info``, relative to it) into
+    ``lmdb_path``. Unreadable files are reported and left out; an interrupted run resumes. The
+    map starts at ``initial_map_size`` (default: twice the source bytes) and doubles when full."""
+    input_folder, lmdb_path = os.fspath(input_folder), os.fspath(lmdb_path)
+    if not lmdb_path.endswith('.lmdb'):
+        raise ValueError(f'LMDB path must end with .lmdb (BasicSR checks it): {lmdb_path!r}')
+    if compress_level is not None:
+        png_params(compress_level)
+    report = BatchReport('create_lmdb')
+    if meta_info is not None:
+        relpaths = sorted(set(relpaths_from_meta_info(meta_info)))
+    else:
+        relpaths, others = list_images(input_folder, recursive)
+        if others:
+            report.notes.append(f'{len(others)} non-image file(s) ignored, e.g. {others[0]!r}')
+    relpaths = [p.replace(os.sep, '/') for p in relpaths]
+
+    by_key: dict[str, list[str]] = {}
+    for rel in relpaths:
+        by_key.setdefault(lmdb_key(rel), []).append(rel)
+    for key, rels in by_key.items():
+        if len(rels) > 1:
+            report.failed += [(os.path.join(input_folder, r), f'shares the LMDB key {key!r} with {rels}') for r in rels]
+    relpaths = [r for r in relpaths if len(by_key[lmdb_key(r)]) == 1]
+    non_ascii = [r for r in relpaths if not lmdb_key(r).isascii()]
+    if non_ascii:
+        report.notes.append(
+            f"{len(non_ascii)} key(s) are not ASCII, which BasicSR's FileClient cannot look up "
+            f'(the plugin can), e.g. {lmdb_key(non_ascii[0])!r}'
+        )
+
+    final_meta = os.path.join(lmdb_path, META_INFO)
+    if os.path.exists(final_meta) and overwrite:
+        if not os.path.exists(os.path.join(lmdb_path, 'data.mdb')):
+            raise ValueError(f'{lmdb_path!r} does not look like an LMDB folder; not deleting it')
+        shutil.rmtree(lmdb_path)
+    if os.path.exists(final_meta):
+        report.skipped = len(relpaths)
+        report.notes.append(f'{lmdb_path} is complete already (remove it or pass overwrite to rebuild)')
+        if verify:
+            _merge(report, verify_lmdb(lmdb_path, input_folder))
+        return report
+
+    os.makedirs(lmdb_path, exist_ok=True)
+    level = RAW_LEVEL if compress_level is None else compress_level
+    done = {rel: e for rel, e in _read_partial(lmdb_path).items() if e.level == level}
+    todo = [r for r in relpaths if r not in done]
+    report.skipped = len(relpaths) - len(todo)
+    source_bytes = sum(
+        os.path.getsize(os.path.join(input_folder, r)) for r in todo if os.path.isfile(os.path.join(input_folder, r))
+    )
+    if initial_map_size is None:
+        initial_map_size = max(64 << 20, 2 * source_bytes)
+    writer = _Writer(lmdb_path, map_size=initial_map_size)
+    worker = partial(encode_entry, root=input_folder, compress_level=compress_level)
+    try:
+        for item in run_pool(worker, todo, n_thread, desc='LMDB', chunksize=4):
+            if item.error is not None:
+                report.failed.append((os.path.join(input_folder, item.relpath), item.error))
+                continue
+            entry = LmdbEntry(item.relpath, item.shape, level)
+            writer.add(entry, item.value, batch, batch_bytes)
+            done[item.relpath] = entry
+            report.done += 1
+    finally:
+        writer.close()
+
+    wanted = set(relpaths)
+    lines = [done[r].meta_line() + '\n' for r in sorted(done, key=lmdb_key) if r in wanted]
+    write_bytes_atomic(final_meta, ''.join(lines).encode('utf-8'))
+    os.unlink(os.path.join(lmdb_path, PARTIAL_META_INFO))
+    if verify:
+        _merge(report, verify_lmdb(lmdb_path, input_folder))
+    return report
+
+
+def _merge(report: BatchReport, other: BatchReport) -> None:
+    report.failed += other.failed
+    report.notes += [f'verify: {n}' for n in other.notes] + [f'verify: {other.done} entries decoded and checked']
+
+
+_ENVS: dict[str, lmdb.Environment] = {}
+
+
+def _env(lmdb_path: str) -> lmdb.Environment:
+    """One read-only environment per process (environments must not cross a fork)."""
+    key = f'{os.getpid()}:{lmdb_path}'
+    if key not in _ENVS:
+        _ENVS[key] = lmdb.open(lmdb_path, readonly=True, lock=False, readahead=False, meminit=False)
+    return _ENVS[key]
+
+
+def verify_entry(entry: LmdbEntry, lmdb_path: str, source_folder: str | None) -> tuple[str, str | None]:
+    """Check one entry: present, decodable, of the recorded shape, and equal to its source
+    (same bytes when stored raw, same pixels when re-encoded)."""
+    with _env(lmdb_path).begin() as txn:
+        value = txn.get(entry.key.encode('utf-8'))
+    if value is None:
+        return entry.relpath, f'key {entry.key!r} is missing from the database'
+    try:
+        img = decode_image(bytes(value), f'{lmdb_path}[{entry.key}]')
+    except ImageReadError as err:
+        return entry.relpath, err.reason
+    if _shape3(img.shape) != entry.shape:
+        return entry.relpath, f'stored image has shape {_shape3(img.shape)}, meta_info says {entry.shape}'
+    if source_folder is not None:
+        source = os.path.join(source_folder, entry.relpath)
+        try:
+            if entry.level == RAW_LEVEL:
+                with open(source, 'rb') as f:
+                    same = f.read() == bytes(value)
+            else:
+                src = read_image(source)
+                same = src.shape == img.shape and bool((src == img).all())
+        except (OSError, ImageReadError) as err:
+            return entry.relpath, f'cannot compare with the source {source!r}: {err}'
+        if not same:
+            return entry.relpath, f'differs from its source {source!r}'
+    return entry.relpath, None
+
+
+def verify_lmdb(
+    lmdb_path: str | os.PathLike, source_folder: str | os.PathLike | None = None, n_thread: int | None = None
+) -> BatchReport:
+    """Decode every entry listed in ``meta_info.txt`` and check it (see :func:`verify_entry`); also
+    checks that the database holds no entry the meta-info does not list."""
+    lmdb_path = os.fspath(lmdb_path)
+    report = BatchReport('verify_lmdb')
+    entries = read_meta_info(lmdb_path)
+    with lmdb.open(lmdb_path, readonly=True, lock=False) as env:
+        stored = env.stat()['entries']
+    if stored != len(entries):
+        report.failed.append((lmdb_path, f'database holds {stored} entries, meta_info.txt lists {len(entries)}'))
+    worker = partial(
+        verify_entry, lmdb_path=lmdb_path, source_folder=None if source_folder is None else os.fspath(source_folder)
+    )
+    for relpath, error in run_pool(worker, entries, n_thread, desc='Verify', chunksize=8):
+        if error is None:
+            report.done += 1
+        else:
+            report.failed.append((f'{lmdb_path}: {relpath}', error))
+    return report
+
+
+def read_lmdb_images(lmdb_path: str | os.PathLike, keys: Iterable[str] | None = None) -> Sequence[tuple[str, object]]:
+    """(key, decoded image) for ``keys`` (default: all, in meta_info order); a convenience for
+    inspection and tests, not for training loops."""
+    lmdb_path = os.fspath(lmdb_path)
+    keys = [e.key for e in read_meta_info(lmdb_path)] if keys is None else list(keys)
+    out = []
+    with lmdb.open(lmdb_path, readonly=True, lock=False) as env, env.begin() as txn:
+        for key in keys:
+            value = txn.get(key.encode('utf-8'))
+            if value is None:
+                raise KeyError(f'{lmdb_path}: no entry with key {key!r}')
+            out.append((key, decode_image(bytes(value), f'{lmdb_path}[{key}]')))
+    return out
