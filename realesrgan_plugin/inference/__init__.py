@@ -1,0 +1,10 @@
+"""Inference: load official or custom Real-ESRGAN weights and upscale numpy images.
+
+``model, scale = load_model('RealESRGAN_x4plus')``; ``Upsampler(model, scale).enhance(img)``.
+"""
+
+from realesrgan_plugin.inference.loader import ModelNotAvailableError, load_model
+from realesrgan_plugin.inference.upsampler import InputImageError, Upsampler
+from realesrgan_plugin.inference.weights import WeightsError, detect_arch
+
+__all__ = ['InputImageError', 'ModelNotAvailableError', 'Upsampler', 'WeightsError', 'detect_arch', 'load_model']

@@ -1,0 +1,143 @@
+"""The official Real-ESRGAN model zoo: names, release URLs, checksums, and a download cache.
+
+Downloads go to an explicit cache folder (``$REALESRGAN_PLUGIN_CACHE`` or
+``~/.cache/realesrgan_plugin``), never the current directory, through a temporary file that is
+renamed into place only after its sha256 checked out: a killed download never leaves a file
+that later loads as weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+CACHE_ENV = 'REALESRGAN_PLUGIN_CACHE'
+RELEASES = 'https://github.com/xinntao/Real-ESRGAN/releases/download'
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    name: str
+    url: str
+    sha256: str | None  # None where the official release publishes none and we could not verify one
+    description: str
+
+    @property
+    def filename(self) -> str:
+        return self.url.rsplit('/', 1)[1]
+
+
+ZOO: dict[str, ZooEntry] = {
+    e.name: e
+    for e in (
+        ZooEntry(
+            'RealESRGAN_x4plus',
+            f'{RELEASES}/v0.1.0/RealESRGAN_x4plus.pth',
+            '4fa0d38905f75ac06eb49a7951b426670021be3018265fd191d2125df9d682f1',
+            'x4 RRDBNet (23 blocks), general photos',
+        ),
+        ZooEntry('RealESRNet_x4plus', f'{RELEASES}/v0.1.1/RealESRNet_x4plus.pth', None, 'x4 RRDBNet, PSNR-oriented'),
+        ZooEntry(
+            'RealESRGAN_x4plus_anime_6B',
+            f'{RELEASES}/v0.2.2.4/RealESRGAN_x4plus_anime_6B.pth',
+            'f872d837d3c90ed2e05227bed711af5671a6fd1c9f7d7e91c911a61f155e99da',
+            'x4 RRDBNet (6 blocks), anime images',
+        ),
+        ZooEntry('RealESRGAN_x2plus', f'{RELEASES}/v0.2.1/RealESRGAN_x2plus.pth', None, 'x2 RRDBNet (pixel-unshuffle)'),
+        ZooEntry(
+            'realesr-animevideov3',
+            f'{RELEASES}/v0.2.5.0/realesr-animevideov3.pth',
+            None,
+            'x4 SRVGGNetCompact (16 convs), anime video',
+        ),
+        ZooEntry(
+            'realesr-general-x4v3',
+            f'{RELEASES}/v0.2.5.0/realesr-general-x4v3.pth',
+            None,
+            'x4 SRVGGNetCompact (32 convs), general scenes; DNI with the wdn model via denoise strength',
+        ),
+        ZooEntry(
+            'realesr-general-wdn-x4v3',
+            f'{RELEASES}/v0.2.5.0/realesr-general-wdn-x4v3.pth',
+            None,
+            'realesr-general-x4v3 trained with stronger denoising (DNI partner)',
+        ),
+    )
+}
+
+DNI_PARTNER = {'realesr-general-x4v3': 'realesr-general-wdn-x4v3'}
+
+
+def cache_dir(override: str | os.PathLike | None = None) -> Path:
+    """Where weights are kept: ``override``, else ``$REALESRGAN_PLUGIN_CACHE``, else ``~/.cache/realesrgan_plugin``."""
+    if override is not None:
+        return Path(override)
+    env = os.environ.get(CACHE_ENV)
+    return Path(env) if env else Path.home() / '.cache' / 'realesrgan_plugin'
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cached_path(name: str, cache: str | os.PathLike | None = None) -> Path:
+    """Path the zoo file ``name`` has in the cache (whether or not it is there)."""
+    return cache_dir(cache) / entry(name).filename
+
+
+def entry(name: str) -> ZooEntry:
+    if name not in ZOO:
+        raise KeyError(f'unknown model {name!r}; official names: {", ".join(ZOO)}')
+    return ZOO[name]
+
+
+def download(name: str, cache: str | os.PathLike | None = None, progress: bool = True) -> Path:
+    """Return the cached file of zoo model ``name``, downloading it atomically if missing.
+
+    Raises ``RuntimeError`` naming the URL and the cache file when offline or on a bad checksum."""
+    return download_entry(entry(name), cache_dir(cache), progress)
+
+
+def download_entry(item: ZooEntry, folder: str | os.PathLike, progress: bool = True) -> Path:
+    """Fetch ``item`` into ``folder/<its file name>`` unless present: temp file, sha256 check, rename."""
+    name = item.name
+    target = Path(folder) / item.filename
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{target.name}.', suffix='.part', dir=target.parent)
+    try:
+        with os.fdopen(fd, 'wb') as out:
+            _fetch(item.url, out, progress)
+        got = sha256_of(tmp)
+        if item.sha256 is not None and got != item.sha256:
+            raise RuntimeError(f'{item.url}: sha256 {got} is not the official {item.sha256}; download discarded')
+        os.replace(tmp, target)
+    except BaseException as err:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        if isinstance(err, OSError):
+            raise RuntimeError(f'Cannot download {name} from {item.url} into {target}: {err}') from err
+        raise
+    return target
+
+
+def _fetch(url: str, out, progress: bool) -> None:
+    from tqdm import tqdm
+
+    with urllib.request.urlopen(url, timeout=60) as response:
+        total = int(response.headers.get('Content-Length') or 0) or None
+        with tqdm(total=total, unit='B', unit_scale=True, desc=url.rsplit('/', 1)[1], disable=not progress) as bar:
+            for chunk in iter(lambda: response.read(1 << 20), b''):
+                out.write(chunk)
+                bar.update(len(chunk))
+        out.flush()
+        os.fsync(out.fileno())
