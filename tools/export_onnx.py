@@ -1,6 +1,7 @@
 """Export a Real-ESRGAN generator (.pth / .safetensors) to ONNX.
 
     python tools/export_onnx.py -i RealESRGAN_x4plus.pth -o RealESRGAN_x4plus.onnx [--fp16]
+    python tools/export_onnx.py -i RealESRGAN_x4plus -o x4plus.onnx      # a model zoo name
         [--params-key auto|params_ema|params] [--opset 17] [--static-batch] [--no-verify]
 
 Batch, height and width are dynamic. ``--params-key auto`` (default) takes the EMA weights
@@ -19,7 +20,12 @@ from realesrgan_plugin.export.onnx_export import DEFAULT_OPSET, PARAMS_KEYS, exp
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('-i', '--input', required=True, help='generator weights (.pth checkpoint or .safetensors)')
+    parser.add_argument(
+        '-i',
+        '--input',
+        required=True,
+        help='generator weights (.pth checkpoint, .safetensors, ncnn .param) or a model zoo name',
+    )
     parser.add_argument('-o', '--output', required=True, help='ONNX file to write')
     parser.add_argument(
         '--params-key',

@@ -39,8 +39,16 @@ def read_training_log(path: str | os.PathLike) -> dict[str, list[tuple[int, floa
     return dict(curves)
 
 
+def moving_average(values: Sequence[float], window: int = 5) -> np.ndarray:
+    """Centred moving average (shorter windows at the ends): batch-4 losses are noisy."""
+    values = np.asarray(values, dtype=np.float64)
+    half = window // 2
+    return np.array([values[max(0, i - half) : i + half + 1].mean() for i in range(len(values))])
+
+
 def plot_loss_curves(stages: Mapping[str, Mapping[str, Sequence[tuple[int, float]]]], path: str | os.PathLike) -> Path:
-    """One panel per training stage (e.g. Real-ESRNet, Real-ESRGAN), one line per loss; PNG."""
+    """One panel per training stage (e.g. Real-ESRNet, Real-ESRGAN), one line per loss (logged
+    points faint, their moving average bold); PNG."""
     import matplotlib
 
     matplotlib.use('Agg')
@@ -53,7 +61,8 @@ def plot_loss_curves(stages: Mapping[str, Mapping[str, Sequence[tuple[int, float
     for ax, (stage, curves) in zip(axes[0], stages.items(), strict=True):
         for name, points in sorted(curves.items()):
             steps, values = zip(*points, strict=True)
-            ax.plot(steps, values, marker='.', label=name)
+            (line,) = ax.plot(steps, values, marker='.', alpha=0.35, linewidth=0.8)
+            ax.plot(steps, moving_average(values), color=line.get_color(), linewidth=2, label=name)
         ax.set_title(stage)
         ax.set_xlabel('iteration')
         ax.set_ylabel('loss')

@@ -2,20 +2,18 @@
 
 from realesrgan_plugin.export.onnx_export import (
     PARAMS_KEYS,
-    build_generator,
     export_onnx,
     export_pth_to_onnx,
     load_generator,
-    select_state_dict,
+    param_key_for,
     verify_onnx,
 )
 
 __all__ = [
     'PARAMS_KEYS',
-    'build_generator',
     'export_onnx',
     'export_pth_to_onnx',
     'load_generator',
-    'select_state_dict',
+    'param_key_for',
     'verify_onnx',
 ]

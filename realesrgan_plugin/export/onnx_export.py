@@ -13,14 +13,11 @@ from __future__ import annotations
 import copy
 import io
 import os
-import re
 import warnings
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from realesrgan_plugin.archs.srvgg_arch import SRVGGNetCompact
-from realesrgan_plugin.compat import safe_torch_load
 from realesrgan_plugin.utils.img_io import write_bytes_atomic
 
 import numpy as np
@@ -33,94 +30,23 @@ PARAMS_KEYS = ('auto', 'params_ema', 'params')
 DEFAULT_OPSET = 17
 
 
-def _load_checkpoint(path: str | os.PathLike) -> Mapping[str, Any]:
-    path = os.fspath(path)
-    if path.endswith('.safetensors'):
-        from safetensors.torch import load_file
-
-        return load_file(path, device='cpu')
-    return safe_torch_load(path, map_location='cpu')
-
-
-def select_state_dict(checkpoint: Mapping[str, Any], params_key: str = 'auto', name: str = '<checkpoint>') -> dict:
-    """Pick the generator weights from a BasicSR checkpoint.
-
-    ``params_key``: 'params_ema' (EMA weights, what the official releases are used with),
-    'params' (the raw weights), or 'auto' (params_ema if present, else params, else the file
-    is taken to be a bare state dict). ``name`` (the file) is used in errors."""
+def param_key_for(params_key: str) -> str | None:
+    """``auto`` -> None (the loader takes params_ema, then params, then a bare state dict)."""
     if params_key not in PARAMS_KEYS:
         raise ValueError(f'params_key must be one of {PARAMS_KEYS}, got {params_key!r}')
-    wrapped = [k for k in ('params_ema', 'params') if k in checkpoint]
-    if params_key == 'auto':
-        if wrapped:
-            return dict(checkpoint[wrapped[0]])
-        if all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
-            return dict(checkpoint)
-        raise KeyError(f'{name}: no params_ema/params key and not a bare state dict (keys: {sorted(checkpoint)})')
-    if params_key not in checkpoint:
-        raise KeyError(f'{name}: has no {params_key!r} weights (available keys: {sorted(checkpoint)})')
-    return dict(checkpoint[params_key])
-
-
-def _block_indices(state_dict: Mapping[str, Any], pattern: str) -> list[int]:
-    regex = re.compile(pattern)
-    return sorted({int(m.group(1)) for k in state_dict if (m := regex.match(k))})
-
-
-def _rrdb_from_state_dict(sd: Mapping[str, torch.Tensor]) -> tuple[nn.Module, int]:
-    num_feat, in_channels = sd['conv_first.weight'].shape[:2]
-    num_out_ch = sd['conv_last.weight'].shape[0]
-    # RRDBNet pixel-unshuffles its input for x2 (4x channels) and x1 (16x channels).
-    scale = {1: 4, 4: 2, 16: 1}.get(in_channels // num_out_ch) if in_channels % num_out_ch == 0 else None
-    if scale is None:
-        raise ValueError(f'RRDBNet: cannot infer the scale from conv_first with {in_channels} input channels')
-    num_block = len(_block_indices(sd, r'body\.(\d+)\.'))
-    num_grow_ch = sd['body.0.rdb1.conv1.weight'].shape[0]
-    num_in_ch = in_channels // {4: 1, 2: 4, 1: 16}[scale]
-    net = RRDBNet(num_in_ch, num_out_ch, scale=scale, num_feat=num_feat, num_block=num_block, num_grow_ch=num_grow_ch)
-    return net, scale
-
-
-def _srvgg_from_state_dict(sd: Mapping[str, torch.Tensor], act_type: str | None) -> tuple[nn.Module, int]:
-    convs = [i for i in _block_indices(sd, r'body\.(\d+)\.weight') if sd[f'body.{i}.weight'].ndim == 4]
-    num_feat, num_in_ch = sd['body.0.weight'].shape[:2]
-    last_out = sd[f'body.{convs[-1]}.weight'].shape[0]
-    scale = round((last_out / num_in_ch) ** 0.5)
-    if scale * scale * num_in_ch != last_out:
-        raise ValueError(f'SRVGGNetCompact: last conv has {last_out} outputs, not {num_in_ch} x scale^2')
-    has_prelu = 'body.1.weight' in sd
-    if act_type is None:
-        act_type = 'prelu' if has_prelu else 'relu'
-    net = SRVGGNetCompact(num_in_ch, num_in_ch, num_feat, len(convs) - 2, scale, act_type)
-    return net, scale
-
-
-def build_generator(state_dict: Mapping[str, torch.Tensor], act_type: str | None = None) -> tuple[nn.Module, int]:
-    """Recognise RRDBNet or SRVGGNetCompact (and their sizes) from a state dict, build it and load
-    the weights strictly. Returns ``(model in eval mode, scale)``. ``act_type`` only matters for
-    SRVGGNetCompact without PReLU weights (relu vs leakyrelu cannot be told from the weights)."""
-    if 'conv_first.weight' in state_dict and 'conv_last.weight' in state_dict:
-        net, scale = _rrdb_from_state_dict(state_dict)
-    elif 'body.0.weight' in state_dict:
-        net, scale = _srvgg_from_state_dict(state_dict, act_type)
-    else:
-        raise ValueError(f'unknown generator: keys start with {sorted(state_dict)[:5]} (expected RRDBNet or SRVGG)')
-    net.load_state_dict(state_dict, strict=True)
-    return net.eval(), scale
+    return None if params_key == 'auto' else params_key
 
 
 def load_generator(
-    path: str | os.PathLike, params_key: str = 'auto', act_type: str | None = None
+    source: str | os.PathLike, params_key: str = 'auto', act_type: str | None = None
 ) -> tuple[nn.Module, int]:
-    """Load a generator from a ``.pth`` (BasicSR checkpoint or bare state dict) or ``.safetensors``."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'model file not found: {path!r}')
-    state_dict = select_state_dict(_load_checkpoint(path), params_key, name=path)
-    try:
-        return build_generator(state_dict, act_type)
-    except (KeyError, ValueError, RuntimeError) as err:
-        raise ValueError(f'{path}: {err}') from err
+    """The generator of a ``.pth`` (BasicSR checkpoint or bare state dict), ``.safetensors``, ncnn
+    ``.param`` or official model name (offline through the ncnn package where it has it), with the
+    architecture read from the weights by :func:`realesrgan_plugin.inference.load_model`."""
+    from realesrgan_plugin.inference import load_model
+
+    model, scale = load_model(source, param_key=param_key_for(params_key), act_type=act_type)
+    return model.eval(), scale
 
 
 class PadToMultiple(nn.Module):
