@@ -236,8 +236,8 @@ def build_upsampler(args: argparse.Namespace) -> FrameFn:
     """The default frame function: the plugin's Upsampler with the requested model."""
     from realesrgan_plugin.inference import Upsampler, load_model
 
-    model, scale = load_model(args.model_path or args.model_name)
-    upsampler = Upsampler(model, scale, tile=args.tile, tile_pad=args.tile_pad, dtype=args.dtype)
+    model, scale = load_model(args.model_path or args.model_name, denoise_strength=args.denoise_strength)
+    upsampler = Upsampler(model, scale, tile=args.tile, tile_pad=args.tile_pad, dtype=args.dtype, device=args.device)
     return lambda img: upsampler.enhance(img, outscale=args.outscale)
 
 
@@ -252,7 +252,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument('-s', '--outscale', type=float, default=None, help='final scale (default: the model scale)')
     parser.add_argument('-t', '--tile', type=int, default=0, help='tile size, 0 = whole frame')
     parser.add_argument('--tile-pad', type=int, default=10)
-    parser.add_argument('--fp16', dest='dtype', action='store_const', const='float16', help='half precision')
+    parser.add_argument('-dn', '--denoise-strength', type=float, help='realesr-general-x4v3 only: 0 weak .. 1 strong')
+    parser.add_argument('--fp16', dest='dtype', action='store_const', const='fp16', help='float16 (GPU)')
+    parser.add_argument('--bf16', dest='dtype', action='store_const', const='bf16', help='bfloat16 (GPU, recent CPUs)')
+    parser.add_argument('--device', help='cpu, cuda, cuda:1, mps... (default: the first GPU, else CPU)')
     parser.add_argument('--codec', default='libx264', help='video encoder (default libx264)')
     parser.add_argument('--crf', type=int, default=18, help='x264/x265 quality, lower is better (default 18)')
     parser.add_argument('--preset', default='medium', help='x264/x265 preset (default medium)')

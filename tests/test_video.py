@@ -12,12 +12,14 @@ from fractions import Fraction
 from pathlib import Path
 
 import realesrgan_plugin  # noqa: F401
+from realesrgan_plugin.archs.srvgg_arch import SRVGGNetCompact
 from realesrgan_plugin.video import VideoError, main, upscale_video
 
 import av
 import cv2
 import numpy as np
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 FPS = Fraction(25)
@@ -176,3 +178,15 @@ def test_bad_inputs_are_named(clip, tmp_path, capsys):
     assert main(['-i', str(junk), '-o', str(tmp_path / 'o.mp4'), '--quiet'], frame_fn=upscale_x2) == 1
     assert 'junk.mp4' in capsys.readouterr().err
     assert not (tmp_path / 'o.mp4').exists()
+
+
+def test_cli_runs_the_upsampler_of_a_weights_file(clip, tmp_path):
+    """realesrgan-video with --model-path: the plugin's Upsampler and model loader, x2 SRVGG."""
+    torch.manual_seed(0)
+    net = SRVGGNetCompact(num_feat=4, num_conv=1, upscale=2, act_type='prelu')
+    torch.save({'params_ema': net.state_dict()}, tmp_path / 'tiny_x2.pth')
+    out = tmp_path / 'out.mp4'
+    assert main(['-i', str(clip), '-o', str(out), '--model-path', str(tmp_path / 'tiny_x2.pth'), '--quiet']) == 0
+    frames, _, fps = video_frames(out)
+    assert len(frames) == N_FRAMES and frames[0].shape == (2 * H, 2 * W, 3) and fps == FPS
+    assert main(['-i', str(clip), '-o', str(out), '--model-path', str(tmp_path / 'none.pth'), '--quiet']) == 1
