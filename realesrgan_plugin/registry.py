@@ -42,3 +42,8 @@ def register_official(registry) -> Callable[[T], T]:
         return cls
 
     return decorate
+
+
+# MMEngine resolves ``default_scope='realesrgan_plugin'`` by importing ``realesrgan_plugin.registry``
+# and looking for child registries with that scope: create them here (cheap: members load lazily).
+from realesrgan_plugin.mmengine import registry as _mmengine_registry  # noqa: E402, F401

@@ -75,6 +75,11 @@ def parse_training_options(argv: Sequence[str]) -> tuple[dict, argparse.Namespac
     with _basicsr_argv(rest):
         opt, args = basicsr_options.parse_options(root_path, is_train=True)
     opt['root_path'] = root_path
+    if opt['num_gpu'] != 0 and not torch.cuda.is_available():
+        # BasicSR multiplies batch size and workers by num_gpu when not distributed: on a machine
+        # without CUDA, an official file's ``num_gpu: 4`` must mean one CPU process, as written per GPU.
+        print(f'num_gpu: {opt["num_gpu"]} but no CUDA device: training on the CPU (num_gpu: 0).', flush=True)
+        opt['num_gpu'] = 0
     if opt.get('dist') and opt.get('dist_params', {}).get('backend') == 'nccl' and not torch.cuda.is_available():
         opt['dist_params']['backend'] = 'gloo'  # what actually runs; keeps the saved options honest
     return opt, args, root_path

@@ -1,11 +1,18 @@
+import os
+import tempfile
+
 from realesrgan_plugin.utils.img_io import (
+    TEMP_SUFFIX,
     ImageReadError,
     from_float32,
+    png_params,
     read_image,
+    remove_stale_temp_files,
     to_float32,
     write_image,
 )
 
+import cv2
 import numpy as np
 import pytest
 
@@ -56,3 +63,25 @@ def test_missing_file_names_the_file(tmp_path):
 def test_atomic_write_leaves_no_temp_files(tmp_path):
     write_image(tmp_path / 'out' / 'x.png', np.zeros((3, 3, 3), np.uint8))
     assert [p.name for p in (tmp_path / 'out').iterdir()] == ['x.png']
+
+
+def test_stale_temp_files_of_a_killed_writer_are_removed_and_nothing_else(tmp_path):
+    fd, stale = tempfile.mkstemp(prefix='.a.png.', suffix=TEMP_SUFFIX, dir=tmp_path)  # as write_bytes_atomic names it
+    os.close(fd)
+    for keep in ['.hidden.tmp', 'a.png', 'notes.tmp']:
+        (tmp_path / keep).write_bytes(b'x')
+    assert remove_stale_temp_files(tmp_path) == [os.path.basename(stale)]
+    assert sorted(os.listdir(tmp_path)) == ['.hidden.tmp', 'a.png', 'notes.tmp']
+
+
+def test_png_params_validate_the_level():
+    assert png_params(3) == [cv2.IMWRITE_PNG_COMPRESSION, 3] and png_params(None) == []
+    with pytest.raises(ValueError, match='0..9'):
+        png_params(10)
+
+
+def test_write_without_fsync_is_still_complete(tmp_path):
+    img = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
+    write_image(tmp_path / 'a.png', img, fsync=False)
+    np.testing.assert_array_equal(read_image(tmp_path / 'a.png'), img)
+    assert os.listdir(tmp_path) == ['a.png']

@@ -23,7 +23,8 @@ from realesrgan_plugin.prep import (
     verify_lmdb,
     window_starts,
 )
-from realesrgan_plugin.prep.subimages import JOURNAL_NAME
+from realesrgan_plugin.prep.lmdb_writer import read_lmdb_images
+from realesrgan_plugin.prep.subimages import journal_path
 from realesrgan_plugin.utils.img_io import decode_image, read_image, write_image
 
 import cv2
@@ -68,7 +69,7 @@ def odd_folder(tmp_path, astronaut_bgr):
 
 
 def _files(folder: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file() and p.name != JOURNAL_NAME}
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
 
 
 # ---------------------------------------------------------------- sub-images
@@ -126,12 +127,14 @@ def test_rerun_skips_finished_images_and_refuses_other_settings(odd_folder, tmp_
     out = tmp_path / 'sub'
     extract_subimages(folder, out, crop_size=CROP, step=STEP, n_thread=1)
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert all(name.endswith('.png') for name in before)  # only crops: the journal lives beside the folder
+    assert os.path.isfile(journal_path(out)) and os.path.dirname(journal_path(out)) == str(tmp_path)
     (out / 'gray_s002.png').unlink()  # a lost crop makes its source image be redone
 
     report = extract_subimages(folder, out, crop_size=CROP, step=STEP, n_thread=1)
     assert report.skipped == len(good) - 1 and report.done == 1
     assert {p.name for p in out.iterdir()} == set(before)
-    unchanged = [n for n in before if not n.startswith('gray') and n != JOURNAL_NAME]
+    unchanged = [n for n in before if not n.startswith('gray')]
     assert all((out / n).stat().st_mtime_ns == before[n] for n in unchanged)
     with pytest.raises(ValueError, match='other settings'):
         extract_subimages(folder, out, crop_size=CROP * 2, step=STEP, n_thread=1)
@@ -201,6 +204,12 @@ def test_pairs_are_matched_by_name_and_unmatched_files_reported(tmp_path, astron
     reasons = {Path(p).name: r for p, r in report.failed}
     assert reasons == {'b.png': 'no LQ image with the same name', 'd.png': 'no GT image with the same name'}
 
+    write_image(gt / 'e,f.png', hr)
+    write_image(lq / 'e,f.png', lr)
+    report = generate_meta_info_pairdata(gt, lq, meta, n_thread=1)
+    assert any("containing ','" in r for p, r in report.failed if p.endswith('e,f.png'))
+    (gt / 'e,f.png').unlink()
+
     write_image(lq / 'b.png', lr[:8])  # wrong size for x4
     report = generate_meta_info_pairdata(gt, lq, meta, strip_scale_suffix=True, check=True, scale=4, n_thread=1)
     assert any('is not 4 x the LQ size' in r for _, r in report.failed)
@@ -259,6 +268,13 @@ def test_lmdb_is_read_by_basicsr_file_client(odd_folder, tmp_path):
         np.testing.assert_array_equal(decoded, img)
 
 
+def test_lmdb_reports_keys_basicsr_cannot_look_up(tmp_path, astronaut_bgr):
+    write_image(tmp_path / 'src' / 'café.png', astronaut_bgr[:32, :32])
+    report = create_lmdb(tmp_path / 'src', tmp_path / 'u.lmdb', n_thread=1, verify=True)
+    assert report.ok and any("not ASCII, which BasicSR's FileClient cannot look up" in n for n in report.notes)
+    assert read_lmdb_images(tmp_path / 'u.lmdb')[0][0] == 'café'
+
+
 def test_lmdb_reencoded_and_verify_catches_a_damaged_entry(odd_folder, tmp_path):
     folder, good = odd_folder
     meta = tmp_path / 'list.txt'
@@ -267,7 +283,7 @@ def test_lmdb_reencoded_and_verify_catches_a_damaged_entry(odd_folder, tmp_path)
     report = create_lmdb(folder, db, meta_info=meta, compress_level=0, n_thread=1, verify=True)
     assert report.ok and report.done == 2
     assert [line.split(' ')[-1] for line in (db / 'meta_info.txt').read_text().splitlines()] == ['0', '0']
-    assert verify_lmdb(db, folder).ok
+    assert verify_lmdb(db, folder, n_thread=1).ok  # read in this process, then closed again
 
     with lmdb.open(str(db)) as env, env.begin(write=True) as txn:
         txn.put(b'deep16', (folder / 'gray.png').read_bytes())
@@ -277,7 +293,7 @@ def test_lmdb_reencoded_and_verify_catches_a_damaged_entry(odd_folder, tmp_path)
 
 def test_killed_lmdb_job_resumes_to_the_same_database(tmp_path, astronaut_bgr):
     src, ref, out = tmp_path / 'src', tmp_path / 'ref.lmdb', tmp_path / 'out.lmdb'
-    _many_images(src, astronaut_bgr, 60)
+    _many_images(src, astronaut_bgr, 150)
     create_lmdb(src, ref, n_thread=1)
     cmd = [sys.executable, 'tools/create_lmdb.py', '--input', str(src), '--output', str(out)]
     cmd += ['--compress_level', '9', '--n_thread', '2', '--batch', '1']
@@ -295,8 +311,33 @@ def test_killed_lmdb_job_resumes_to_the_same_database(tmp_path, astronaut_bgr):
     entries = read_meta_info(out)
     assert [e.relpath for e in entries] == [e.relpath for e in read_meta_info(ref)]
     with lmdb.open(str(out), readonly=True, lock=False) as env:
-        assert env.stat()['entries'] == len(entries) == 60
+        assert env.stat()['entries'] == len(entries) == 150
     assert not (out / 'meta_info.txt.partial').exists()
+
+
+def _load_tool(tool: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(tool, REPO / 'tools' / f'{tool}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tools_exit_non_zero_naming_bad_files_after_doing_the_good_ones(odd_folder, tmp_path, capsys):
+    folder, good = odd_folder
+    code = _load_tool('extract_subimages').main(
+        ['--input', str(folder), '--output', str(tmp_path / 'sub'), '--crop_size', '64', '--step', '32']
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and all(str(folder / name) in err for name in BAD)
+    assert len(os.listdir(tmp_path / 'sub')) > len(good)
+
+    code = _load_tool('create_lmdb').main(['--input', str(folder), '--output', str(tmp_path / 'x.lmdb'), '--verify'])
+    err = capsys.readouterr().err
+    assert code == 1 and all(str(folder / name) in err for name in BAD)
+    assert len(read_meta_info(tmp_path / 'x.lmdb')) == len(good)
+    assert _load_tool('create_lmdb').main(['--input', str(folder), '--output', str(tmp_path / 'no_suffix')]) == 2
 
 
 @pytest.mark.parametrize(
@@ -310,11 +351,6 @@ def test_killed_lmdb_job_resumes_to_the_same_database(tmp_path, astronaut_bgr):
     ],
 )
 def test_tools_parse_their_arguments(tool):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(tool, REPO / 'tools' / f'{tool}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     with pytest.raises(SystemExit) as exit_info:
-        module.parse_args(['--help'])
+        _load_tool(tool).parse_args(['--help'])
     assert exit_info.value.code == 0

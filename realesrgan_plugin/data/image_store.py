@@ -164,8 +164,9 @@ class RobustReader:
 
     def __call__(self, index: int, load: Callable[[int], object], describe: Callable[[int], str], rng) -> object:
         tried: list[str] = []
+        failed: set[int] = set()
         io_failures = 0
-        for _ in range(self.retries + 1 + (self.size if self.skip_bad else 0)):
+        while True:
             try:
                 return load(index)
             except ImageReadError as err:
@@ -181,7 +182,11 @@ class RobustReader:
                 if io_failures > self.retries:
                     break
                 time.sleep(self.retry_sleep)
-            index = rng.randrange(self.size)  # another item, always a valid index
+            failed.add(index)
+            if len(failed) >= self.size:
+                break
+            # another item, never one that already failed (and always a valid index)
+            index = rng.choice([i for i in range(self.size) if i not in failed])
         if tried:
             raise OSError(f'Could not read any image after {io_failures} attempt(s): ' + '; '.join(tried))
         raise RuntimeError(f'Every image tried was unreadable; skipped so far: {sorted(self.skipped)}')

@@ -61,6 +61,7 @@ class DegradationSettings:
     # plugin extensions
     per_sample: bool = True
     degrade_margin: int | None = None
+    filter_tolerance: float = 1e-6  # kernel mass that filtering may drop from the tails (speed)
     debug_dump_dir: str | None = None
     debug_dump_max: int = 16
 
@@ -230,16 +231,16 @@ class RealESRGANSynthesis(torch.nn.Module):
         out = resize(x, d.stage1.mode, scale=d.stage1.scale)
         out = jpeg(noise(out, d.stage1), d.stage1)
         if d.second_blur:
-            out = filter2d(out, kernel2)
+            out = filter2d(out, kernel2, s.filter_tolerance)
         size2 = (int(h / s.scale * d.stage2.scale), int(w / s.scale * d.stage2.scale))
         out = noise(resize(out, d.stage2.mode, size=size2), d.stage2)
         final = (h // s.scale, w // s.scale)
         if d.jpeg_last:
-            out = filter2d(resize(out, d.final_mode, size=final), sinc)
+            out = filter2d(resize(out, d.final_mode, size=final), sinc, s.filter_tolerance)
             out = jpeg(out, d.stage2)
         else:
             out = jpeg(out, d.stage2)
-            out = filter2d(resize(out, d.final_mode, size=final), sinc)
+            out = filter2d(resize(out, d.final_mode, size=final), sinc, s.filter_tolerance)
         return out
 
     @torch.no_grad()
@@ -278,7 +279,7 @@ class RealESRGANSynthesis(torch.nn.Module):
             c0, rw = self._region(lq_w, d.left)
             windows.append(source[i, :, r0 * s.scale : (r0 + rh) * s.scale, c0 * s.scale : (c0 + rw) * s.scale])
             offsets.append((d.top - r0, d.left - c0))
-        x = filter2d(torch.stack(windows).to(torch.float32), kernels['kernel1'])
+        x = filter2d(torch.stack(windows).to(torch.float32), kernels['kernel1'], s.filter_tolerance)
 
         # After the first blur the sizes depend on each sample's draws: process geometry groups.
         # (With per_sample off every sample shares one draw object, hence one group.)

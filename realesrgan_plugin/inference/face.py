@@ -103,7 +103,7 @@ class FaceEnhancer:
         gfpgan_path: GFPGAN weights (default ``<cache>/face/GFPGANv1.3.pth``).
         gfpgan_kwargs: GFPGANv1Clean constructor arguments (default: the official v1.3 ones).
         det_model / use_parse: facexlib detector name and whether to use face parsing for the paste mask.
-        weight: GFPGAN's restoration weight.
+        weight: GFPGAN's restoration weight. only_center_face: restore only the face nearest the centre.
     """
 
     def __init__(
@@ -117,6 +117,7 @@ class FaceEnhancer:
         use_parse: bool = True,
         allow_download: bool = True,
         weight: float = 0.5,
+        only_center_face: bool = False,
     ) -> None:
         try:
             from facexlib.utils.face_restoration_helper import FaceRestoreHelper
@@ -128,14 +129,14 @@ class FaceEnhancer:
         self.upsampler = upsampler
         self.outscale = float(outscale or upsampler.scale)
         self.weight = weight
+        self.only_center_face = only_center_face
         self.device = upsampler.device
         folder = face_cache_dir(cache_dir)
         gfpgan_file = Path(gfpgan_path) if gfpgan_path else ensure_weight(GFPGAN_WEIGHTS, folder, allow_download)
         if not gfpgan_file.is_file():
             raise FaceWeightsMissingError(f'GFPGAN weights not found: {gfpgan_file}')
         ensure_weight(DETECTOR_WEIGHTS[det_model], folder, allow_download)
-        if use_parse:
-            ensure_weight(PARSING_WEIGHTS, folder, allow_download)
+        ensure_weight(PARSING_WEIGHTS, folder, allow_download)  # facexlib loads it even when use_parse=False
         self.helper = FaceRestoreHelper(
             self.outscale,
             face_size=512,
@@ -171,7 +172,7 @@ class FaceEnhancer:
         helper = self.helper
         helper.clean_all()
         helper.read_image(bgr8)
-        helper.get_face_landmarks_5(only_center_face=False, eye_dist_threshold=5)
+        helper.get_face_landmarks_5(only_center_face=self.only_center_face, eye_dist_threshold=5)
         helper.align_warp_face()
         if not helper.cropped_faces:
             return background

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 ALPHA_UPSAMPLERS = ('realesrgan', 'bicubic', 'bilinear', 'nearest')
-MIN_TILE = 16
+MIN_TILE = 8
 
 
 class InputImageError(ValueError):

@@ -22,6 +22,7 @@ from basicsr.losses import build_loss
 from torch import nn
 from torchvision.models import vgg as tv_vgg
 
+VGG_CONFIGS = {'vgg11': 'A', 'vgg13': 'B', 'vgg16': 'D', 'vgg19': 'E'}  # torchvision's layer tables
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -34,7 +35,8 @@ def vgg_layer_names(vgg_type: str) -> list[str]:
 def load_vgg_features(vgg_type: str, weights_path: str | os.PathLike, num_layers: int) -> nn.Sequential:
     """The first ``num_layers`` modules of torchvision's ``vgg_type.features`` with weights from
     ``weights_path`` (a full torchvision state dict, or only its ``features.*`` entries)."""
-    features = getattr(tv_vgg, vgg_type)(weights=None).features[:num_layers]
+    features = tv_vgg.make_layers(tv_vgg.cfgs[VGG_CONFIGS[vgg_type.replace('_bn', '')]], 'bn' in vgg_type)
+    features = features[:num_layers]  # built without the 100M-parameter classifier, never used here
     state = safe_torch_load(weights_path, map_location='cpu')
     if isinstance(state, Mapping) and 'params' in state and isinstance(state['params'], Mapping):
         state = state['params']

@@ -92,3 +92,12 @@ class RealESRGANModel(RealESRNetModel):
         if self.ema_decay > 0:
             self.model_ema(decay=self.ema_decay)
         self.log_dict = self.reduce_loss_dict(losses)
+
+    def save(self, epoch: int, current_iter: int) -> None:
+        """``net_g`` (+ ``params_ema``) and ``net_d`` weights, then the training state (written last)."""
+        if hasattr(self, 'net_g_ema'):
+            self.save_network([self.net_g, self.net_g_ema], 'net_g', current_iter, param_key=['params', 'params_ema'])
+        else:
+            self.save_network(self.net_g, 'net_g', current_iter)
+        self.save_network(self.net_d, 'net_d', current_iter)
+        self.save_training_state(epoch, current_iter)

@@ -152,6 +152,11 @@ class _Writer:
         self.partial.flush()
         self.pending, self.pending_bytes = [], 0
 
+    def delete(self, keys: Sequence[str]) -> None:
+        with self.env.begin(write=True) as txn:
+            for key in keys:
+                txn.delete(key.encode('utf-8'))
+
     def close(self) -> None:
         self.commit()
         self.partial.close()
@@ -231,7 +236,8 @@ def create_lmdb(
 
     os.makedirs(lmdb_path, exist_ok=True)
     level = RAW_LEVEL if compress_level is None else compress_level
-    done = {rel: e for rel, e in _read_partial(lmdb_path).items() if e.level == level}
+    previous = _read_partial(lmdb_path)
+    done = {rel: e for rel, e in previous.items() if e.level == level}
     todo = [r for r in relpaths if r not in done]
     report.skipped = len(relpaths) - len(todo)
     source_bytes = sum(
@@ -250,10 +256,12 @@ def create_lmdb(
             writer.add(entry, item.value, batch, batch_bytes)
             done[item.relpath] = entry
             report.done += 1
+        wanted = set(relpaths)
+        writer.commit()
+        writer.delete([lmdb_key(rel) for rel in previous.keys() - wanted])  # an interrupted run had another list
     finally:
         writer.close()
 
-    wanted = set(relpaths)
     lines = [done[r].meta_line() + '\n' for r in sorted(done, key=lmdb_key) if r in wanted]
     write_bytes_atomic(final_meta, ''.join(lines).encode('utf-8'))
     os.unlink(os.path.join(lmdb_path, PARTIAL_META_INFO))
@@ -271,11 +279,18 @@ _ENVS: dict[str, lmdb.Environment] = {}
 
 
 def _env(lmdb_path: str) -> lmdb.Environment:
-    """One read-only environment per process (environments must not cross a fork)."""
+    """One read-only environment per process: environments must not cross a fork, and lmdb
+    refuses to open one path twice in a process."""
     key = f'{os.getpid()}:{lmdb_path}'
     if key not in _ENVS:
         _ENVS[key] = lmdb.open(lmdb_path, readonly=True, lock=False, readahead=False, meminit=False)
     return _ENVS[key]
+
+
+def _close_env(lmdb_path: str) -> None:
+    env = _ENVS.pop(f'{os.getpid()}:{lmdb_path}', None)
+    if env is not None:
+        env.close()
 
 
 def verify_entry(entry: LmdbEntry, lmdb_path: str, source_folder: str | None) -> tuple[str, str | None]:
@@ -322,11 +337,14 @@ def verify_lmdb(
     worker = partial(
         verify_entry, lmdb_path=lmdb_path, source_folder=None if source_folder is None else os.fspath(source_folder)
     )
-    for relpath, error in run_pool(worker, entries, n_thread, desc='Verify', chunksize=8):
-        if error is None:
-            report.done += 1
-        else:
-            report.failed.append((f'{lmdb_path}: {relpath}', error))
+    try:
+        for relpath, error in run_pool(worker, entries, n_thread, desc='Verify', chunksize=8):
+            if error is None:
+                report.done += 1
+            else:
+                report.failed.append((f'{lmdb_path}: {relpath}', error))
+    finally:
+        _close_env(lmdb_path)  # with n_thread=1 the entries were read here: let others open it again
     return report
 
 

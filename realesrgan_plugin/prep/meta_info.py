@@ -148,8 +148,8 @@ def generate_meta_info_pairdata(
     for gt_rel, lq_rel in pairs:
         gt_path, lq_path = os.path.join(gt_folder, gt_rel), os.path.join(lq_folder, lq_rel)
         gt_line, lq_line = _relative_to_root(gt_folder, gt_rel, gt_root), _relative_to_root(lq_folder, lq_rel, lq_root)
-        if PAIR_SEPARATOR in gt_line or PAIR_SEPARATOR in lq_line:
-            report.failed.append((gt_path, f'a name containing {PAIR_SEPARATOR!r} cannot be written in a pair file'))
+        if ',' in gt_line or ',' in lq_line:  # readers split pair lines at the comma
+            report.failed.append((gt_path, "a name containing ',' cannot be written in a pair file"))
             continue
         if check:
             gt_shape, lq_shape = status[gt_path], status[lq_path]

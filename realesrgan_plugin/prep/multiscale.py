@@ -115,6 +115,8 @@ def generate_multiscale(
     outputs already exist are skipped (outputs are written atomically)."""
     input_folder, save_folder = os.fspath(input_folder), os.fspath(save_folder)
     png_params(compression_level)
+    if os.path.abspath(input_folder) == os.path.abspath(save_folder):
+        raise ValueError(f'output folder must differ from the input folder {input_folder!r}')
     report = BatchReport('generate_multiscale_df2k')
     names, others = list_images(input_folder)
     if others:

@@ -10,9 +10,11 @@ each one deliberate:
   trailing scale (``0001x4.png`` -> ``0001_s001.png``).
 * an image smaller than the crop size is kept whole instead of crashing the job.
 * unreadable files are reported at the end instead of killing a worker.
-* an existing output folder is resumed: a journal (``.extract_subimages.jsonl``) records each
-  finished source image; re-running skips those whose crops are all present. Crops are written
-  atomically, so a killed job leaves no half-written file.
+* an existing output folder is resumed: a journal next to it (``<output>.extract_subimages.jsonl``,
+  outside the folder so that scanners of the folder, such as BasicSR's folder datasets, see only
+  crops) records the settings and each finished source image; re-running skips those whose crops
+  are all present and refuses other settings. Crops are written atomically, so a killed job
+  leaves no half-written file.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from realesrgan_plugin.utils.img_io import ImageReadError, png_params, read_imag
 
 import numpy as np
 
-JOURNAL_NAME = '.extract_subimages.jsonl'
+JOURNAL_SUFFIX = '.extract_subimages.jsonl'
 _SCALE_SUFFIX = re.compile(r'x(2|3|4|8)$')
 
 
@@ -106,12 +108,17 @@ def crop_one(name: str, input_folder: str, save_folder: str, settings: CropSetti
         return _Result(name, error=f'{type(err).__name__}: {err}')
 
 
+def journal_path(save_folder: str | os.PathLike) -> str:
+    """Where the journal of an output folder lives: beside it, ``<folder>.extract_subimages.jsonl``."""
+    return os.path.normpath(os.path.abspath(save_folder)) + JOURNAL_SUFFIX
+
+
 class _Journal:
     """Append-only record of finished source images in the output folder. The first line holds
     the settings; a line cut short by a kill is ignored on reading."""
 
     def __init__(self, save_folder: str, settings: CropSettings) -> None:
-        self.path = os.path.join(save_folder, JOURNAL_NAME)
+        self.path = journal_path(save_folder)
         self.settings = asdict(settings)
         self.finished: dict[str, int] = {}
         if os.path.exists(self.path):

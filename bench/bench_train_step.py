@@ -1,0 +1,325 @@
+"""Benchmark: one training step of Real-ESRNet / Real-ESRGAN, the plugin against the official realesrgan 0.3.0.
+
+Two figures per side, median over ``--iters`` timed steps after ``--warmup``:
+
+* ``optimize``: ``model.optimize_parameters(it)`` alone (forward, losses, backward, Adam, EMA);
+* ``iteration``: ``model.feed_data(batch)`` + ``optimize_parameters`` (synthesis, crop, pool, USM, step).
+
+The batch is what the dataset hands over: ``--batch`` photos (scikit-image, offline) cropped/padded to
+``--crop-pad-size`` (the official dataset's 400), with the official per-sample CPU kernels for the
+official model (made outside the timed region, as its dataset workers do); the plugin draws its
+kernels on the device inside ``feed_data`` (timed). Networks: ``tiny`` RRDBNet (16 features, 1 block)
+or ``full`` RRDBNet (64 features, 23 blocks) with the U-Net SN discriminator (16 / 64 features); BasicSR's
+RRDBNet on both sides. VGG19 weights are random on both sides (timing only).
+
+Each side runs in its own subprocess (the official package registers the same BasicSR names as the
+plugin). Workarounds in the official process only, at run time: ``.cuda()`` made a no-op on CPU,
+the ``.view`` of a non-contiguous tensor in its ``filter2D`` made contiguous, torchvision's removed
+``pretrained=True`` and module ``functional_tensor`` provided.
+
+    python bench/bench_train_step.py [--model realesrgan] [--net tiny] [--batch 4] [--gt-size 256] [--device cpu]
+
+Prints per-side figures and, as its last line, one JSON object with ``speedup_vs_official``
+(iteration time ratio; ``optimize_speedup_vs_official`` for optimize_parameters alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+DEGRADATION = {
+    'resize_prob': [0.2, 0.7, 0.1],
+    'resize_range': [0.15, 1.5],
+    'gaussian_noise_prob': 0.5,
+    'noise_range': [1, 30],
+    'poisson_scale_range': [0.05, 3],
+    'gray_noise_prob': 0.4,
+    'jpeg_range': [30, 95],
+    'second_blur_prob': 0.8,
+    'resize_prob2': [0.3, 0.4, 0.3],
+    'resize_range2': [0.3, 1.2],
+    'gaussian_noise_prob2': 0.5,
+    'noise_range2': [1, 25],
+    'poisson_scale_range2': [0.05, 2.5],
+    'gray_noise_prob2': 0.4,
+    'jpeg_range2': [30, 95],
+}
+KERNELS = {
+    'blur_kernel_size': 21,
+    'kernel_list': ['iso', 'aniso', 'generalized_iso', 'generalized_aniso', 'plateau_iso', 'plateau_aniso'],
+    'kernel_prob': [0.45, 0.25, 0.12, 0.03, 0.12, 0.03],
+    'sinc_prob': 0.1,
+    'blur_sigma': [0.2, 3],
+    'betag_range': [0.5, 4],
+    'betap_range': [1, 2],
+    'blur_kernel_size2': 21,
+    'kernel_list2': ['iso', 'aniso', 'generalized_iso', 'generalized_aniso', 'plateau_iso', 'plateau_aniso'],
+    'kernel_prob2': [0.45, 0.25, 0.12, 0.03, 0.12, 0.03],
+    'sinc_prob2': 0.1,
+    'blur_sigma2': [0.2, 1.5],
+    'betag_range2': [0.5, 4],
+    'betap_range2': [1, 2],
+    'final_sinc_prob': 0.8,
+}
+NETS = {
+    'tiny': ({'num_feat': 16, 'num_block': 1, 'num_grow_ch': 8}, 16),
+    'full': ({'num_feat': 64, 'num_block': 23, 'num_grow_ch': 32}, 64),
+}
+PERCEPTUAL = {
+    'type': 'PerceptualLoss',
+    'layer_weights': {'conv1_2': 0.1, 'conv2_2': 0.1, 'conv3_4': 1, 'conv4_4': 1, 'conv5_4': 1},
+    'vgg_type': 'vgg19',
+    'use_input_norm': True,
+    'perceptual_weight': 1.0,
+    'style_weight': 0,
+    'range_norm': False,
+    'criterion': 'l1',
+}
+
+
+def training_options(args, workdir: str) -> dict:
+    """The official x4plus options with the benchmark's sizes."""
+    g_opt, d_feat = NETS[args.net]
+    gan = args.model == 'realesrgan'
+    opt = {
+        'name': 'bench',
+        'model_type': 'RealESRGANModel' if gan else 'RealESRNetModel',
+        'scale': 4,
+        'num_gpu': 1 if args.device == 'cuda' else 0,
+        'manual_seed': 0,
+        'is_train': True,
+        'dist': False,
+        'rank': 0,
+        'world_size': 1,
+        **DEGRADATION,
+        'gt_size': args.gt_size,
+        'queue_size': args.queue_size,
+        'datasets': {'train': {**KERNELS, 'gt_size': args.gt_size, 'phase': 'train', 'scale': 4}},
+        'network_g': {'type': 'RRDBNet', 'num_in_ch': 3, 'num_out_ch': 3, **g_opt},
+        'path': {'pretrain_network_g': None, 'models': workdir, 'training_states': workdir},
+        'train': {
+            'ema_decay': 0.999,
+            'optim_g': {'type': 'Adam', 'lr': 1e-4, 'weight_decay': 0, 'betas': [0.9, 0.99]},
+            'scheduler': {'type': 'MultiStepLR', 'milestones': [400000], 'gamma': 0.5},
+            'total_iter': 400000,
+            'pixel_opt': {'type': 'L1Loss', 'loss_weight': 1.0, 'reduction': 'mean'},
+        },
+    }
+    if gan:
+        opt.update(l1_gt_usm=True, percep_gt_usm=True, gan_gt_usm=False)
+        opt['network_d'] = {'type': 'UNetDiscriminatorSN', 'num_in_ch': 3, 'num_feat': d_feat, 'skip_connection': True}
+        opt['train'].update(
+            optim_d={'type': 'Adam', 'lr': 1e-4, 'weight_decay': 0, 'betas': [0.9, 0.99]},
+            perceptual_opt=dict(PERCEPTUAL),
+            gan_opt={'type': 'GANLoss', 'gan_type': 'vanilla', 'real_label_val': 1.0, 'fake_label_val': 0.0,
+                     'loss_weight': 0.1},
+            net_d_iters=1,
+            net_d_init_iters=0,
+        )  # fmt: skip
+    else:
+        opt['gt_usm'] = True
+    return opt
+
+
+def photo_batches(count: int, batch: int, size: int, seed: int = 0):
+    """``count`` batches of photo crops (float RGB, B x 3 x size x size), reflect-padded like the dataset."""
+    import numpy as np
+    import torch
+    from skimage import data
+
+    photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        crops = []
+        for _ in range(batch):
+            img = photos[rng.integers(len(photos))].astype(np.float32) / 255
+            if img.shape[0] < size or img.shape[1] < size:
+                pad = ((0, max(0, size - img.shape[0])), (0, max(0, size - img.shape[1])), (0, 0))
+                img = np.pad(img, pad, mode='reflect')
+            top, left = rng.integers(img.shape[0] - size + 1), rng.integers(img.shape[1] - size + 1)
+            crops.append(torch.from_numpy(np.ascontiguousarray(img[top : top + size, left : left + size])))
+        out.append(torch.stack(crops).permute(0, 3, 1, 2).contiguous())
+    return out
+
+
+def official_kernels(batch: int) -> dict:
+    """Per-sample kernels as the official RealESRGANDataset makes them (outside the timed region)."""
+    import math
+    import random
+
+    import numpy as np
+    import torch
+    from basicsr.data.degradations import circular_lowpass_kernel, random_mixed_kernels
+
+    def blur(suffix: str, sigma):
+        size = random.choice(range(7, 22, 2))
+        if np.random.uniform() < KERNELS['sinc_prob' + suffix]:
+            omega = np.random.uniform(np.pi / 3, np.pi) if size < 13 else np.random.uniform(np.pi / 5, np.pi)
+            k = circular_lowpass_kernel(omega, size, pad_to=False)
+        else:
+            k = random_mixed_kernels(
+                KERNELS['kernel_list' + suffix], KERNELS['kernel_prob' + suffix], size, sigma, sigma,
+                [-math.pi, math.pi], KERNELS['betag_range' + suffix], KERNELS['betap_range' + suffix],
+                noise_range=None,
+            )  # fmt: skip
+        pad = (21 - size) // 2
+        return torch.from_numpy(np.pad(k, ((pad, pad), (pad, pad))).astype(np.float32))
+
+    def sinc():
+        if np.random.uniform() < KERNELS['final_sinc_prob']:
+            size = random.choice(range(7, 22, 2))
+            omega = np.random.uniform(np.pi / 3, np.pi)
+            return torch.from_numpy(circular_lowpass_kernel(omega, size, pad_to=21).astype(np.float32))
+        pulse = torch.zeros(21, 21)
+        pulse[10, 10] = 1
+        return pulse
+
+    return {
+        'kernel1': torch.stack([blur('', KERNELS['blur_sigma']) for _ in range(batch)]),
+        'kernel2': torch.stack([blur('2', KERNELS['blur_sigma2']) for _ in range(batch)]),
+        'sinc_kernel': torch.stack([sinc() for _ in range(batch)]),
+    }
+
+
+def build_official(opt: dict, device: str):
+    import importlib
+
+    sys.modules['torchvision.transforms.functional_tensor'] = importlib.import_module(
+        'torchvision.transforms._functional_tensor'
+    )
+    import torch
+    import torchvision.models.vgg as tv_vgg
+
+    original_vgg19 = tv_vgg.vgg19
+    tv_vgg.vgg19 = lambda pretrained=False, **kw: original_vgg19(weights=None)  # random weights: timing only
+    if device == 'cpu':
+        torch.Tensor.cuda = lambda self, *a, **k: self
+        torch.nn.Module.cuda = lambda self, *a, **k: self
+    from basicsr.utils import img_process_util
+    from realesrgan.models import realesrgan_model, realesrnet_model
+
+    original_filter2d = img_process_util.filter2D
+    for module in (realesrgan_model, realesrnet_model):
+        module.filter2D = lambda img, kernel: original_filter2d(img.contiguous(), kernel)
+    gan = opt['model_type'] == 'RealESRGANModel'
+    return (realesrgan_model.RealESRGANModel if gan else realesrnet_model.RealESRNetModel)(opt)
+
+
+def build_ours(opt: dict, workdir: str):
+    sys.path.insert(0, str(REPO))
+    import realesrgan_plugin  # noqa: F401
+
+    import torch
+    import torchvision
+    from basicsr.models import build_model
+
+    if 'perceptual_opt' in opt['train']:
+        path = Path(workdir) / 'vgg19_random.pth'
+        features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs['E'])
+        torch.save({f'features.{k}': v for k, v in features.state_dict().items()}, path)
+        opt['train']['perceptual_opt']['vgg_weights_path'] = str(path)
+    return build_model(opt)
+
+
+def worker(args) -> None:
+    """Time one side; print one JSON line."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as workdir:
+        opt = training_options(args, workdir)
+        torch.manual_seed(0)
+        model = build_official(opt, args.device) if args.impl == 'official' else build_ours(opt, workdir)
+        batches = photo_batches(args.warmup + args.iters, args.batch, args.crop_pad_size)
+        sync = torch.cuda.synchronize if args.device == 'cuda' else (lambda: None)
+        feed, optimize = [], []
+        for it, gt in enumerate(batches, 1):
+            data = {'gt': gt, 'gt_path': ['x'] * args.batch}
+            if args.impl == 'official':
+                data.update(official_kernels(args.batch))
+            sync()
+            t0 = time.perf_counter()
+            model.feed_data(data)
+            sync()
+            t1 = time.perf_counter()
+            model.optimize_parameters(it)
+            sync()
+            t2 = time.perf_counter()
+            if it > args.warmup:
+                feed.append(t1 - t0)
+                optimize.append(t2 - t1)
+        result = {
+            'impl': args.impl,
+            'feed_data_s': statistics.median(feed),
+            'optimize_s': statistics.median(optimize),
+            'iteration_s': statistics.median(f + o for f, o in zip(feed, optimize)),
+        }
+    print(json.dumps(result), flush=True)
+
+
+def run_side(impl: str, argv: list[str]) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '1'))
+    env.pop('PYTHONPATH', None)  # the official side must not see the plugin
+    cmd = [sys.executable, os.path.abspath(__file__), '--worker', impl, *argv]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
+    if proc.returncode != 0:
+        raise RuntimeError(f'{impl} worker failed:\n{proc.stderr[-4000:]}')
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--model', choices=['realesrnet', 'realesrgan'], default='realesrgan')
+    parser.add_argument('--net', choices=sorted(NETS), default='tiny')
+    parser.add_argument('--batch', type=int, default=4)
+    parser.add_argument('--gt-size', type=int, default=256)
+    parser.add_argument('--crop-pad-size', type=int, default=400, help="dataset's crop (official: 400)")
+    parser.add_argument('--queue-size', type=int, default=180)
+    parser.add_argument('--iters', type=int, default=8)
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--threads', type=int, default=1, help='torch threads per side (default: %(default)s)')
+    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
+    parser.add_argument('--worker', choices=['ours', 'official'], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        args.impl = args.worker
+        worker(args)
+        return
+    argv = list(sys.argv[1:])
+    ours, official = run_side('ours', argv), run_side('official', argv)
+    for side in (official, ours):
+        print(
+            f'{side["impl"]:>8}: feed_data {side["feed_data_s"] * 1e3:8.1f} ms  optimize_parameters '
+            f'{side["optimize_s"] * 1e3:8.1f} ms  iteration {side["iteration_s"] * 1e3:8.1f} ms'
+        )
+    summary = {
+        'benchmark': 'train_step',
+        'model': args.model,
+        'net': args.net,
+        'batch': args.batch,
+        'gt_size': args.gt_size,
+        'crop_pad_size': args.crop_pad_size,
+        'device': args.device,
+        'threads': args.threads,
+        'iters': args.iters,
+        'official': official,
+        'ours': ours,
+        'speedup_vs_official': official['iteration_s'] / ours['iteration_s'],
+        'optimize_speedup_vs_official': official['optimize_s'] / ours['optimize_s'],
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,114 @@
+"""The synthesis as MMEngine's data preprocessor: second-order degradation + pair pool on the model's device.
+
+This is the MMEngine side of the "GPU synthesis" step: the dataset only loads HR crops
+(``{'gt': ...}``); here, on whatever device the model lives, each batch is degraded by the one
+:class:`~realesrgan_plugin.degradations.RealESRGANSynthesis`, passed through the
+:class:`~realesrgan_plugin.degradations.TrainingPairPool`, and handed to the model as
+``inputs=lq`` and ``data_samples={'gt', 'gt_usm'}``. Paired batches (validation) pass through.
+The per-stage semantics are the BasicSR host's (:class:`~realesrgan_plugin.models.training_steps.TrainingPairMaker`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import realesrgan_plugin  # noqa: F401
+from realesrgan_plugin.degradations import RealESRGANSynthesis, TrainingPairPool, USMSharp
+from realesrgan_plugin.mmengine.registry import MODELS
+from realesrgan_plugin.models.training_steps import TrainingPairMaker, kernels_from_batch
+
+import torch
+from mmengine.dist import get_rank
+from mmengine.model import BaseDataPreprocessor
+
+PATH_KEYS = ('lq_path', 'gt_path')
+
+
+@MODELS.register_module()
+class RealESRGANDataPreprocessor(BaseDataPreprocessor):
+    """Args:
+    degradations: the BasicSR option file's top-level degradation keys (``resize_prob``,
+        ``noise_range``, ``jpeg_range``, ``second_blur_prob``, ``*2`` variants, ``gt_size``,
+        ``scale``...); absent keys take the official x4plus values.
+    kernels: the blur-kernel keys of the BasicSR train dataset (``blur_kernel_size``,
+        ``kernel_list``, ``kernel_prob``, ``sinc_prob``, ``blur_sigma``, ..., ``final_sinc_prob``).
+    queue_size: pair pool size (official 180; 0 disables it).
+    gt_usm: Real-ESRNet: sharpen the target before degrading it (official ``gt_usm``).
+    keep_gt_usm: Real-ESRGAN: degrade ``usm(gt)``, keep ``gt`` and ``gt_usm`` (set by that model).
+    seed: seed of the synthesis and pool generators (plus the rank); None = from torch's seed,
+        which the Runner's ``randomness.seed`` sets.
+    """
+
+    def __init__(
+        self,
+        degradations: Mapping[str, Any] | None = None,
+        kernels: Mapping[str, Any] | None = None,
+        queue_size: int = 180,
+        gt_usm: bool = True,
+        keep_gt_usm: bool = False,
+        seed: int | None = None,
+        non_blocking: bool = False,
+    ) -> None:
+        super().__init__(non_blocking=non_blocking)
+        opt = {**dict(degradations or {}), 'datasets': {'train': dict(kernels or {})}}
+        self.seed = (torch.initial_seed() if seed is None else int(seed)) % 2**31 + get_rank()
+        self.usm = USMSharp()
+        self.pair_maker = TrainingPairMaker(
+            RealESRGANSynthesis.from_options(opt),
+            self.usm,
+            TrainingPairPool(queue_size, seed=self.seed),
+            sharpen_gt=bool(gt_usm),
+            keep_gt_usm=bool(keep_gt_usm),
+        )
+        self.keep_gt_usm = bool(keep_gt_usm)
+        self._generator: torch.Generator | None = None
+
+    @property
+    def generator(self) -> torch.Generator:
+        """The synthesis random generator, on the current device (re-seeded if the device changed)."""
+        if self._generator is None or self._generator.device != self.device:
+            self._generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        return self._generator
+
+    @property
+    def pool(self) -> TrainingPairPool:
+        return self.pair_maker.pool
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        data = self.cast_data(data)
+        if training and 'lq' not in data:
+            if 'gt' not in data:
+                raise KeyError(f"training batches need a 'gt' image (RealESRGANDataset); this one has {sorted(data)}")
+            pair = self.pair_maker(data['gt'], kernels_from_batch(data, self.device), self.generator)
+            samples = {'gt': pair.gt}
+            if pair.gt_usm is not None:
+                samples['gt_usm'] = pair.gt_usm
+            return {'inputs': pair.lq, 'data_samples': samples}
+        if 'lq' not in data:
+            raise KeyError(f"validation/paired batches need an 'lq' image; this one has {sorted(data)}")
+        samples = {k: data[k] for k in ('gt', *PATH_KEYS) if k in data}
+        if training and self.keep_gt_usm and 'gt' in data:
+            samples['gt_usm'] = self.usm(data['gt'])
+        return {'inputs': data['lq'], 'data_samples': samples}
+
+    # ---------------------------------------------------------------- resume
+    def synthesis_state(self) -> dict[str, Any]:
+        """The random generator and the pool: what an exact resume needs besides the weights."""
+        return {'seed': self.seed, 'generator': self.generator.get_state(), 'pool': self.pool.state_dict()}
+
+    def load_synthesis_state(self, state: Mapping[str, Any]) -> None:
+        self.seed = int(state['seed'])
+        self._generator = None
+        self.generator.set_state(state['generator'].cpu())
+        self.pool.load_state_dict(state['pool'], device=self.device)
+
+
+@MODELS.register_module(name='RealESRGANSynthesis')
+def build_synthesis(**opt: Any) -> RealESRGANSynthesis:
+    """The synthesis alone (e.g. to make pairs in a custom model): BasicSR option keys, kernel keys
+    included, at the top level."""
+    return RealESRGANSynthesis.from_options({**opt, 'datasets': {'train': dict(opt)}})
+
+
+MODELS.register_module(name='USMSharp', module=USMSharp)

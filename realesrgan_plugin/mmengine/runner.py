@@ -1,0 +1,84 @@
+"""``RealESRGANRunner``: MMEngine's ``Runner`` with safe resume on torch >= 2.6 and CPU distribution.
+
+* Checkpoints are read with ``weights_only=True`` plus exactly the MMEngine types they hold
+  (:data:`~realesrgan_plugin.mmengine.checkpoint.MMENGINE_CHECKPOINT_GLOBALS`), only while this
+  runner loads them; safe loading stays on everywhere else.
+* Checkpoints are written atomically when the checkpoint hook uses ``backend_args=dict(backend='atomic_local')``
+  (the plugin's configs do).
+* Without CUDA, ``--launcher pytorch|slurm`` starts a gloo process group (MMEngine would call
+  ``torch.cuda.set_device``) and DDP wraps CPU modules (no ``device_ids``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from datetime import timedelta
+
+from realesrgan_plugin.mmengine import fileio  # noqa: F401  (registers the 'atomic_local' file backend)
+from realesrgan_plugin.mmengine.checkpoint import mmengine_safe_globals
+from realesrgan_plugin.mmengine.registry import RUNNERS
+
+import torch
+import torch.distributed as dist
+from mmengine.dist import is_distributed
+from mmengine.model import is_model_wrapper
+from mmengine.runner import Runner
+
+
+def _slurm_env_to_torch_env() -> None:
+    """Fill torch's env:// variables from SLURM's (what MMEngine does for GPUs)."""
+    os.environ.setdefault('MASTER_PORT', '29500')
+    if 'MASTER_ADDR' not in os.environ:
+        node_list = os.environ['SLURM_NODELIST']
+        os.environ['MASTER_ADDR'] = subprocess.getoutput(f'scontrol show hostname {node_list} | head -n1')
+    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+    os.environ['RANK'] = os.environ['SLURM_PROCID']
+    os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', '0')
+
+
+def init_cpu_process_group(launcher: str, timeout_s: float = 1800) -> None:
+    """Start a gloo process group from the launcher's environment variables."""
+    if launcher == 'slurm':
+        _slurm_env_to_torch_env()
+    elif launcher != 'pytorch':
+        raise ValueError(f"CPU distributed training supports --launcher pytorch or slurm, got '{launcher}'")
+    missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT') if k not in os.environ]
+    if missing:
+        raise RuntimeError(
+            f'--launcher {launcher}: environment variables {missing} are not set; start the processes with '
+            'torchrun (e.g. `torchrun --nproc-per-node 2 -m realesrgan_plugin.mmengine.train CONFIG '
+            '--launcher pytorch`) or srun'
+        )
+    os.environ.setdefault('LOCAL_RANK', '0')
+    dist.init_process_group(backend='gloo', timeout=timedelta(seconds=timeout_s))
+
+
+@RUNNERS.register_module()
+class RealESRGANRunner(Runner):
+    """A ``Runner`` that resumes safely and distributes on CPUs too (see the module docstring)."""
+
+    def setup_env(self, env_cfg: dict) -> None:
+        if self.distributed and not is_distributed() and not torch.cuda.is_available():
+            timeout = (env_cfg or {}).get('dist_cfg', {}).get('timeout', 1800)
+            init_cpu_process_group(self.launcher, timeout_s=timeout)
+        super().setup_env(env_cfg)
+
+    def wrap_model(self, model_wrapper_cfg: dict | None, model: torch.nn.Module) -> torch.nn.Module:
+        if self.distributed and not torch.cuda.is_available() and not is_model_wrapper(model):
+            if model_wrapper_cfg is None:
+                model_wrapper_cfg = dict(
+                    type='MMDistributedDataParallel',
+                    broadcast_buffers=False,
+                    find_unused_parameters=self.cfg.get('find_unused_parameters', False),
+                )
+            model_wrapper_cfg = dict(model_wrapper_cfg, device_ids=None)
+        return super().wrap_model(model_wrapper_cfg, model)
+
+    def load_checkpoint(self, *args, **kwargs):
+        with mmengine_safe_globals():
+            return super().load_checkpoint(*args, **kwargs)
+
+    def resume(self, *args, **kwargs) -> None:
+        with mmengine_safe_globals():
+            return super().resume(*args, **kwargs)

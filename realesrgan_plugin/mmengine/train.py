@@ -1,0 +1,96 @@
+"""``realesrgan-train-mm CONFIG [--launcher none|pytorch|slurm] [--resume [CKPT]] [--cfg-options K=V ...]``
+
+Trains a Real-ESRNet / Real-ESRGAN config under MMEngine's Runner (``RealESRGANRunner`` unless
+the config names another ``runner_type``). Distributed: start one process per device with
+``torchrun --nproc-per-node N -m realesrgan_plugin.mmengine.train CONFIG --launcher pytorch``
+(or srun with ``--launcher slurm``); without CUDA the processes talk over gloo.
+``--resume`` alone continues from the newest checkpoint in the work dir (a fresh start when
+there is none), so a killed run is resumed by running the same command with ``--resume``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+import sys
+from collections.abc import Sequence
+
+import realesrgan_plugin  # noqa: F401
+from realesrgan_plugin.compat import normalize_local_rank_args
+from realesrgan_plugin.mmengine.runner import RealESRGANRunner
+
+from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import find_latest_checkpoint
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train Real-ESRNet / Real-ESRGAN with MMEngine')
+    parser.add_argument('config', help='MMEngine Python config, e.g. options/mmengine/realesrgan_x4plus.py')
+    parser.add_argument(
+        '--work-dir', help='where logs and checkpoints go (default: config work_dir or ./work_dirs/<config>)'
+    )
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        const='auto',
+        default=None,
+        help='resume from CKPT, or (no value) from the newest checkpoint in the work dir',
+    )
+    parser.add_argument('--amp', action='store_true', help='automatic mixed precision (AmpOptimWrapper)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys: key=value ...')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args(normalize_local_rank_args(argv if argv is not None else sys.argv[1:]))
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def _use_amp(cfg: Config) -> None:
+    wrapper = cfg.optim_wrapper
+    if wrapper.get('constructor') == 'MultiOptimWrapperConstructor':
+        for sub in wrapper.values():
+            if isinstance(sub, dict) and 'optimizer' in sub:
+                sub['type'] = 'AmpOptimWrapper'
+    else:
+        wrapper['type'] = 'AmpOptimWrapper'
+
+
+def build_config(args: argparse.Namespace) -> Config:
+    if not osp.isfile(args.config):
+        raise FileNotFoundError(f'config file {args.config!r} does not exist')
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        _use_amp(cfg)
+    if args.resume == 'auto':
+        latest = find_latest_checkpoint(cfg.work_dir) if osp.isdir(cfg.work_dir) else None
+        if latest is not None:  # else: a fresh start (with the config's load_from, if any)
+            cfg.resume, cfg.load_from = True, latest
+    elif args.resume is not None:
+        if not osp.isfile(args.resume):
+            raise FileNotFoundError(f'--resume checkpoint {args.resume!r} does not exist')
+        cfg.resume, cfg.load_from = True, args.resume
+    return cfg
+
+
+def build_runner(cfg: Config):
+    if cfg.get('runner_type') in (None, 'RealESRGANRunner'):
+        return RealESRGANRunner.from_cfg(cfg)
+    return RUNNERS.build(cfg)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    runner = build_runner(build_config(parse_args(argv)))
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()

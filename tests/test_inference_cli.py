@@ -1,0 +1,83 @@
+"""realesrgan-infer on a folder: good images written atomically, bad ones skipped and listed."""
+
+from __future__ import annotations
+
+import os
+
+import realesrgan_plugin  # noqa: F401
+from realesrgan_plugin.archs.srvgg_arch import SRVGGNetCompact
+from realesrgan_plugin.inference.cli import main, output_path
+from realesrgan_plugin.utils.img_io import read_image, write_image
+
+import numpy as np
+import pytest
+import torch
+
+
+@pytest.fixture()
+def weights(tmp_path):
+    torch.manual_seed(0)
+    path = tmp_path / 'tiny.pth'
+    torch.save({'params_ema': SRVGGNetCompact(3, 3, num_feat=8, num_conv=2, upscale=2).state_dict()}, path)
+    return path
+
+
+@pytest.fixture()
+def folder(tmp_path, astronaut_bgr):
+    d = tmp_path / 'in'
+    d.mkdir()
+    small = astronaut_bgr[::16, ::16]
+    write_image(d / 'a.png', small)
+    write_image(d / 'b.jpg', small)
+    write_image(d / 'gray16.png', (small[:, :, 0].astype(np.uint16) * 257))
+    write_image(d / 'rgba.png', np.dstack([small, np.full(small.shape[:2], 200, np.uint8)]))
+    (d / 'corrupt.png').write_bytes(b'\x89PNG\r\n\x1a\n garbage')
+    (d / 'empty.jpg').write_bytes(b'')
+    (d / 'notes.txt').write_text('not an image')
+    return d
+
+
+def test_folder_with_corrupt_files(tmp_path, folder, weights, capsys):
+    out = tmp_path / 'out'
+    code = main(['-i', str(folder), '-o', str(out), '--model_path', str(weights), '-s', '2'])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert 'corrupt.png' in err and 'empty.jpg' in err and '2 failed' in err
+    names = sorted(os.listdir(out))
+    assert names == ['a_out.png', 'b_out.jpg', 'gray16_out.png', 'rgba_out.png']  # no temp files left
+    assert read_image(out / 'a_out.png').shape == (64, 64, 3)
+    g = read_image(out / 'gray16_out.png')
+    assert g.shape == (64, 64) and g.dtype == np.uint16
+    assert read_image(out / 'rgba_out.png').shape == (64, 64, 4)
+
+
+def test_never_overwrites_inputs(folder, weights, capsys):
+    before = (folder / 'a.png').read_bytes()
+    code = main(['-i', str(folder / 'a.png'), '-o', str(folder), '--suffix', '', '--model_path', str(weights)])
+    assert code == 1
+    assert 'would overwrite an input' in capsys.readouterr().err
+    assert (folder / 'a.png').read_bytes() == before
+
+
+def test_single_file_outscale_and_ext(tmp_path, folder, weights):
+    out = tmp_path / 'o'
+    code = main(['-i', str(folder / 'b.jpg'), '-o', str(out), '--model_path', str(weights), '-s', '3', '--ext', 'png'])
+    assert code == 0
+    assert read_image(out / 'b_out.png').shape == (96, 96, 3)
+
+
+def test_missing_input_and_alpha_forces_png(tmp_path, weights):
+    assert main(['-i', str(tmp_path / 'nope'), '--model_path', str(weights)]) == 2
+    p = output_path(tmp_path / 'x.jpg', tmp_path, 'out', 'auto', has_alpha=True, is_16bit=False)
+    assert p.name == 'x_out.png'
+    assert output_path(tmp_path / 'x.jpg', tmp_path, 'out', 'auto', False, True).suffix == '.png'
+
+
+def test_help_lists_official_and_new_flags(capsys):
+    with pytest.raises(SystemExit):
+        main(['--help'])
+    text = capsys.readouterr().out
+    for flag in ('--model_path', '--suffix', '--tile_pad', '--pre_pad', '--face_enhance', '--fp32', '--half'):
+        assert flag in text
+    for flag in ('--alpha_upsampler', '--ext', '-dn', '--bf16', '--batch-tiles', '-g'):
+        assert flag in text
