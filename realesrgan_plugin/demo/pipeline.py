@@ -35,6 +35,8 @@ DEMO_OPTIONS = REPO_ROOT / 'options' / 'demo'
 ESRNET_OPTIONS = 'train_realesrnet_x4_demo.yml'
 ESRGAN_OPTIONS = 'train_realesrgan_x4_demo.yml'
 SUB_IMAGE_SIZE = 128
+# BasicSR's console lines echoed by the demo (the rest goes to a log file): losses, validation, errors
+SHOWN_TRAINING_LINES = ('iter:', '# psnr', 'Error', 'Traceback', 'End of training')
 # (photo, crop size of the GT, synthesis seed, zoom box (top, left, size) inside the crop)
 HELD_OUT = (('chelsea', 296, 4, (40, 10, 112)), ('coffee', 384, 5, (90, 120, 128)))
 
@@ -170,10 +172,23 @@ def run_training(opt_path: Path, workdir: Path, threads: int | None) -> Path:
         env['OMP_NUM_THREADS'] = str(threads)
     workdir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, '-m', 'realesrgan_plugin.train', '-opt', str(opt_path.resolve())]
-    print('   $ ' + ' '.join(cmd), flush=True)
-    proc = subprocess.run(cmd, cwd=workdir, env=env)
+    console = workdir / f'{opt_path.stem}.console.log'
+    print('   $ ' + ' '.join(cmd) + f'\n   (full output: {console})', flush=True)
+    tail: list[str] = []
+    with (
+        open(console, 'w', encoding='utf-8') as log,
+        subprocess.Popen(
+            cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        ) as proc,
+    ):
+        for line in proc.stdout:
+            log.write(line)
+            tail = [*tail[-30:], line]
+            if any(key in line for key in SHOWN_TRAINING_LINES):
+                print('   ' + line.split(' INFO: ')[-1].rstrip(), flush=True)
     if proc.returncode != 0:
-        raise RuntimeError(f'training with {opt_path} failed (exit {proc.returncode}); see the log above')
+        print(''.join(tail), file=sys.stderr)
+        raise RuntimeError(f'training with {opt_path} failed (exit {proc.returncode}); full output in {console}')
     with open(opt_path, encoding='utf-8') as f:
         name = yaml.safe_load(f)['name']
     return workdir / 'experiments' / name
