@@ -8,7 +8,14 @@ import logging
 import realesrgan_plugin  # noqa: F401
 from realesrgan_plugin.demo.evaluate import evaluate_photo, zoom
 from realesrgan_plugin.demo.photos import HELD_OUT_PHOTOS, TRAIN_PHOTOS, load_photo, write_photos
-from realesrgan_plugin.demo.pipeline import HELD_OUT
+from realesrgan_plugin.demo.pipeline import (
+    DEMO_OPTIONS,
+    ESRNET_OPTIONS,
+    HELD_OUT,
+    build_training_set,
+    demo_options,
+    load_options,
+)
 from realesrgan_plugin.demo.report import (
     comparison_row,
     image_metrics,
@@ -22,6 +29,7 @@ from realesrgan_plugin.utils.img_io import read_image
 import cv2
 import numpy as np
 import pytest
+import torch
 from basicsr.utils.logger import MessageLogger, get_root_logger
 
 
@@ -89,3 +97,22 @@ def test_comparison_and_metrics(astronaut_bgr):
     assert np.isnan(image_metrics(gt[:96, :96], None)['NIQE'])  # too small for NIQE: no number, no crash
     with pytest.raises(ValueError, match='GT'):
         comparison_row([('LQ', lq), ('GT', gt)])
+
+
+def test_demo_training_set_and_options_feed_basicsr(tmp_path):
+    """The demo's LMDB (built with the prep tools) and its options (from options/demo) give a
+    BasicSR training dataset that yields GT crops; iterations and paths are overridden."""
+    from basicsr.data import build_dataset
+
+    lmdb_path = build_training_set(tmp_path / 'data', names=('camera', 'coffee'))
+    n_sub = len((lmdb_path / 'meta_info.txt').read_text().splitlines())
+    assert n_sub == 4 * 4 + 4 * 5  # 512x512 and 400x600 photos in 128 px tiles, last ones flush with the edge
+    val_dir = tmp_path / 'val'
+    opt = demo_options(load_options(DEMO_OPTIONS, ESRNET_OPTIONS), lmdb_path, val_dir, 30, None)
+    assert opt['train']['total_iter'] == 30 and opt['logger']['save_checkpoint_freq'] == 30
+    assert opt['datasets']['val']['dataroot_gt'] == str((val_dir / 'gt').resolve())
+    train_opt = dict(opt['datasets']['train'], phase='train', scale=opt['scale'])
+    dataset = build_dataset(train_opt)
+    assert len(dataset) == n_sub
+    gt = dataset[0]['gt']
+    assert gt.shape[0] == 3 and gt.dtype == torch.float32 and 0 <= gt.min() and gt.max() <= 1

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,13 +69,13 @@ def step(result: DemoResult, name: str):
 
 
 # ----------------------------------------------------------------------------- 1. data
-def build_training_set(data_dir: Path) -> Path:
+def build_training_set(data_dir: Path, names: Sequence[str] = TRAIN_PHOTOS) -> Path:
     """Bundled photos -> 128x128 sub-images -> meta-info -> LMDB, with the plugin's prep functions.
     Returns the LMDB folder."""
     from realesrgan_plugin.prep import create_lmdb, extract_subimages, generate_meta_info
 
     photos = data_dir / 'photos'
-    write_photos(TRAIN_PHOTOS, photos)
+    write_photos(names, photos)
     sub = data_dir / 'train_sub'
     _check(extract_subimages(photos, sub, crop_size=SUB_IMAGE_SIZE, step=SUB_IMAGE_SIZE, thresh_size=0, n_thread=2))
     meta = data_dir / 'meta_info_train_sub.txt'
@@ -83,7 +83,7 @@ def build_training_set(data_dir: Path) -> Path:
     lmdb_path = data_dir / 'train_sub.lmdb'
     _check(create_lmdb(sub, lmdb_path, meta_info=meta, n_thread=2, verify=True, overwrite=True))
     n = len(meta.read_text().splitlines())
-    print(f'   {len(TRAIN_PHOTOS)} photos -> {n} sub-images of {SUB_IMAGE_SIZE}px -> {lmdb_path}')
+    print(f'   {len(names)} photos -> {n} sub-images of {SUB_IMAGE_SIZE}px -> {lmdb_path}')
     return lmdb_path
 
 
