@@ -153,10 +153,8 @@ def _transcode(
         vin = inp.streams.video[0]
         vin.thread_type = 'AUTO'
         fps = _frame_rate(vin)
-        fmt = suffix.lstrip('.').lower() or None
-        fmt = {'mkv': 'matroska', 'm4v': 'mp4'}.get(fmt, fmt)
-        try:
-            out = av.open(str(tmp), 'w', format=fmt)
+        try:  # the temporary name ends with the output's extension: FFmpeg picks the format from it
+            out = av.open(str(tmp), 'w')
         except (av.FFmpegError, ValueError) as err:
             raise VideoError(f'cannot write a {suffix!r} video ({tmp.name}): {err}') from err
         with out:

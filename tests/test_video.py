@@ -175,6 +175,9 @@ def test_bad_inputs_are_named(clip, tmp_path, capsys):
         upscale_video(junk, tmp_path / 'o.mp4', upscale_x2)
     with pytest.raises(VideoError, match='refusing'):
         upscale_video(clip, clip, upscale_x2)
+    with pytest.raises(VideoError, match=r"'\.xyz'"):
+        upscale_video(clip, tmp_path / 'o.xyz', upscale_x2)
+    assert not any(p.name.startswith('.o.') for p in tmp_path.iterdir())
     assert main(['-i', str(junk), '-o', str(tmp_path / 'o.mp4'), '--quiet'], frame_fn=upscale_x2) == 1
     assert 'junk.mp4' in capsys.readouterr().err
     assert not (tmp_path / 'o.mp4').exists()
