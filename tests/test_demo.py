@@ -59,8 +59,11 @@ def test_loss_curves_from_a_basicsr_log(tmp_path):
     steps = [10, 20, 1500]  # 1,500 is printed with a thousands separator
     losses = {'l_g_pix': [0.5, 0.25, 0.125], 'l_d_real': [0.7, 0.69, 0.68]}
     write_basicsr_log(log, steps, losses)
+    with open(log, 'a') as f:  # BasicSR's validation lines, after the iteration they belong to
+        f.write('2026-01-01 00:00:00,000 INFO: Validation demo_val\n\t # psnr: 16.7091\tBest: 16.7091 @ 1500 iter\n')
     curves = read_training_log(log)
-    assert set(curves) == {'l_g_pix', 'l_d_real'}  # not the learning rate or timings
+    assert set(curves) == {'l_g_pix', 'l_d_real', 'val_psnr'}  # not the learning rate or timings
+    assert curves['val_psnr'] == [(1500, 16.7091)]
     assert curves['l_g_pix'] == [(10, 0.5), (20, 0.25), (1500, 0.125)]
     png = plot_loss_curves({'Real-ESRNet': curves, 'empty stage': {}}, tmp_path / 'loss.png')
     img = read_image(png)
@@ -110,6 +113,7 @@ def test_demo_training_set_and_options_feed_basicsr(tmp_path):
     val_dir = tmp_path / 'val'
     opt = demo_options(load_options(DEMO_OPTIONS, ESRNET_OPTIONS), lmdb_path, val_dir, 30, None)
     assert opt['train']['total_iter'] == 30 and opt['logger']['save_checkpoint_freq'] == 30
+    assert opt['val']['val_freq'] % opt['logger']['print_freq'] == 0
     assert opt['datasets']['val']['dataroot_gt'] == str((val_dir / 'gt').resolve())
     train_opt = dict(opt['datasets']['train'], phase='train', scale=opt['scale'])
     dataset = build_dataset(train_opt)

@@ -128,10 +128,11 @@ def demo_options(base: dict, lmdb_path: Path, val_dir: Path, iters: int | None, 
     if iters is not None:
         opt['train']['total_iter'] = iters
         opt['train']['scheduler']['milestones'] = [max(1, iters * 2 // 3)]
-        opt['logger']['print_freq'] = max(1, min(opt['logger']['print_freq'], iters // 15))
+        print_freq = max(1, iters // 20)
+        opt['logger']['print_freq'] = print_freq
         opt['logger']['save_checkpoint_freq'] = iters
-        if 'val' in opt:
-            opt['val']['val_freq'] = iters
+        if 'val' in opt:  # 4 validations, each right after a logged iteration
+            opt['val']['val_freq'] = max(print_freq, iters // 4 // print_freq * print_freq)
     if pretrain_g is not None:
         opt['path']['pretrain_network_g'] = str(pretrain_g.resolve())
     opt['logger']['use_tb_logger'] = True

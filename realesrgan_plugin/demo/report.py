@@ -20,18 +20,28 @@ import numpy as np
 # BasicSR's MessageLogger: "[name..][epoch:  0, iter:   1,200, lr:(1.000e-04,)] [eta: ...] l_pix: 1.2345e-02 ..."
 _ITER = re.compile(r'\biter:\s*([\d,]+)')
 _LOSS = re.compile(r'\b(\w+): (-?\d+\.\d+e[+-]\d+)')
+# BasicSR's validation: "\t # psnr: 16.7091\tBest: ..." right after the log line of that iteration
+_METRIC = re.compile(r'# (\w+): (-?\d+(?:\.\d+)?)\b')
 NIQE_BLOCK = 96
 
 
 def read_training_log(path: str | os.PathLike) -> dict[str, list[tuple[int, float]]]:
-    """Every logged scalar of a BasicSR train log: ``{'l_pix': [(iter, value), ...], ...}``."""
+    """Every logged scalar of a BasicSR train log: ``{'l_pix': [(iter, value), ...], ...}``;
+    validation metrics as ``'val_<name>'`` at the iteration logged just before them."""
     curves: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    last_step = 0
     with open(path, encoding='utf-8', errors='replace') as f:
         for line in f:
             it = _ITER.search(line)
             if not it:
+                metric = _METRIC.search(line)
+                if metric:
+                    points = curves[f'val_{metric.group(1)}']
+                    if points and points[-1][0] == last_step:  # BasicSR validates again after the last iteration
+                        points.pop()
+                    points.append((last_step, float(metric.group(2))))
                 continue
-            step = int(it.group(1).replace(',', ''))
+            step = last_step = int(it.group(1).replace(',', ''))
             tail = line[it.end() :]
             tail = tail[tail.find(')]') + 2 :] if ')]' in tail else tail  # skip the learning rates
             for name, value in _LOSS.findall(tail):
@@ -59,15 +69,26 @@ def plot_loss_curves(stages: Mapping[str, Mapping[str, Sequence[tuple[int, float
         raise ValueError('no loss values to plot (empty training logs?)')
     fig, axes = plt.subplots(1, len(stages), figsize=(6 * len(stages), 4), squeeze=False)
     for ax, (stage, curves) in zip(axes[0], stages.items(), strict=True):
-        for name, points in sorted(curves.items()):
+        losses = {k: v for k, v in curves.items() if not k.startswith('val_')}
+        for name, points in sorted(losses.items()):
             steps, values = zip(*points, strict=True)
             (line,) = ax.plot(steps, values, marker='.', alpha=0.35, linewidth=0.8)
             ax.plot(steps, moving_average(values), color=line.get_color(), linewidth=2, label=name)
         ax.set_title(stage)
         ax.set_xlabel('iteration')
-        ax.set_ylabel('loss')
+        ax.set_ylabel('loss (faint: logged, bold: moving average)')
         ax.grid(alpha=0.3)
-        ax.legend(fontsize='small')
+        handles, labels = ax.get_legend_handles_labels()
+        metrics = {k: v for k, v in curves.items() if k.startswith('val_')}
+        if metrics:
+            twin = ax.twinx()
+            for name, points in sorted(metrics.items()):
+                steps, values = zip(*points, strict=True)
+                twin.plot(steps, values, 'k--s', linewidth=1.5, markersize=5, label=f'{name} (right axis)')
+            twin.set_ylabel('validation')
+            more_handles, more_labels = twin.get_legend_handles_labels()
+            handles, labels = handles + more_handles, labels + more_labels
+        ax.legend(handles, labels, fontsize='small')
     fig.tight_layout()
     path = Path(path)
     buffer = io.BytesIO()
