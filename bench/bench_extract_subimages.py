@@ -5,8 +5,10 @@ The folder is made of scikit-image's bundled photos upscaled (bicubic) to DIV2K 
 the long edge). Each side runs as a command in its own process on its own copy of the folder,
 alternating, ``--repeats`` times; the best run of each counts. Wall time includes interpreter
 start-up and imports (both sides import torch: the official script through basicsr), so a
-start-up-free figure is derived from a ``--help`` run of each. The crops of both are compared
-byte for byte (the photo names hold no "x2/x3/x4/x8", which the official script would delete).
+start-up-free figure is derived from a ``--help`` run of each. CPU time (of each command and
+its worker processes) is reported too: on a shared machine it varies far less than wall time.
+The crops of both are compared byte for byte (the photo names hold no "x2/x3/x4/x8", which the
+official script would delete).
 
 The official script is not shipped in any package: pass its path with ``--official-script``
 (Real-ESRGAN ``scripts/extract_subimages.py``). It imports basicsr, which needs one alias on
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -69,13 +72,20 @@ def make_bench_folder(folder: Path, count: int, long_edge: int) -> list[str]:
     return names
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the command and every process it started and reaped).
+    CPU time hardly depends on what else the machine runs; wall time does."""
+    cpu, start = _children_cpu(), time.perf_counter()
     done = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, _children_cpu() - cpu
     if done.returncode != 0:
         raise RuntimeError(f'{cmd[:3]}... failed ({done.returncode}):\n{done.stderr[-3000:]}')
-    return elapsed
+    return elapsed, cpu
 
 
 def main() -> None:
@@ -113,18 +123,23 @@ def main() -> None:
             'official': min(timed([*official_cmd(source, work / 'x'), '--help'], env) for _ in range(2)),
         }
         walls: dict[str, list[float]] = {'ours': [], 'official': []}
+        cpus: dict[str, list[float]] = {'ours': [], 'official': []}
         for rep in range(args.repeats):
             for side, make_cmd in (('official', official_cmd), ('ours', ours_cmd)):
                 inp, out = work / f'{side}_in', work / f'{side}_out{rep}'
                 shutil.rmtree(inp, ignore_errors=True)
                 shutil.copytree(source, inp)  # each side gets its own copy of the same folder
-                walls[side].append(timed([*make_cmd(inp, out), *common], env))
-                print(f'{side} run {rep + 1}: {walls[side][-1]:.2f} s', file=sys.stderr)
+                wall, cpu = timed([*make_cmd(inp, out), *common], env)
+                walls[side].append(wall)
+                cpus[side].append(cpu)
+                print(f'{side} run {rep + 1}: {wall:.2f} s wall, {cpu:.2f} s CPU', file=sys.stderr)
 
         ours_files = {p.name: p.read_bytes() for p in (work / 'ours_out0').iterdir() if not p.name.startswith('.')}
         official_files = {p.name: p.read_bytes() for p in (work / 'official_out0').iterdir()}
         best = {side: min(times) for side, times in walls.items()}
-        net = {side: max(best[side] - startup[side], 1e-6) for side in best}
+        net = {side: max(best[side] - startup[side][0], 1e-6) for side in best}
+        cpu = {side: min(times) for side, times in cpus.items()}
+        net_cpu = {side: max(cpu[side] - startup[side][1], 1e-6) for side in cpu}
         result = {
             'bench': 'extract_subimages',
             'images': args.images,
@@ -139,8 +154,14 @@ def main() -> None:
             'official_wall_s': round(best['official'], 3),
             'ours_wall_runs_s': [round(t, 3) for t in walls['ours']],
             'official_wall_runs_s': [round(t, 3) for t in walls['official']],
-            'ours_startup_s': round(startup['ours'], 3),
-            'official_startup_s': round(startup['official'], 3),
+            'ours_startup_s': round(startup['ours'][0], 3),
+            'official_startup_s': round(startup['official'][0], 3),
+            'ours_cpu_s': round(cpu['ours'], 3),
+            'official_cpu_s': round(cpu['official'], 3),
+            'ours_startup_cpu_s': round(startup['ours'][1], 3),
+            'official_startup_cpu_s': round(startup['official'][1], 3),
+            'cpu_speedup_vs_official': round(cpu['official'] / cpu['ours'], 3),
+            'cpu_speedup_vs_official_without_startup': round(net_cpu['official'] / net_cpu['ours'], 3),
             'ours_images_per_s': round(args.images / best['ours'], 3),
             'official_images_per_s': round(args.images / best['official'], 3),
             'ours_images_per_s_without_startup': round(args.images / net['ours'], 3),

@@ -19,9 +19,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 from realesrgan_plugin.inference import Upsampler, load_model
+from realesrgan_plugin.inference.upsampler import cpu_has_native_bf16
 from realesrgan_plugin.inference.weights import read_state_dict
 from realesrgan_plugin.inference.zoo import cached_path
 
@@ -47,21 +49,28 @@ def official(weights: Path, img_path: Path, work: Path, device: str, reps: int, 
     out = work / f'official_{tile}.npy'
     cmd = [sys.executable, str(HERE / 'official_realesrgan.py'), '--model', str(weights), '--input', str(img_path)]
     cmd += ['--output', str(out), '--tile', str(tile), '--tile_pad', '10', '--device', device, '--repeat', str(reps)]
+    cmd += ['--threads', str(torch.get_num_threads())]
     res = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if res.returncode:
         raise RuntimeError(f'official run failed:\n{res.stderr[-3000:]}')
-    return np.load(out), json.loads(res.stdout.strip().splitlines()[-1])['times']
+    report = json.loads(res.stdout.strip().splitlines()[-1])
+    return np.load(out), report['times'], report['cpu_times']
 
 
 def ours(up: Upsampler, img: np.ndarray, reps: int, device: str) -> tuple[np.ndarray, list]:
-    times = []
+    times, cpu_times = [], []
     for _ in range(reps):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         out = up.enhance(img)
         if device.startswith('cuda'):
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
-    return out, times
+        cpu_times.append(time.process_time() - cpu_start)
+    return out, times, cpu_times
+
+
+def t_fmt(wall: list, cpu: list) -> str:
+    return f'{min(wall):.3f}s wall, {min(cpu):.3f}s cpu'
 
 
 def save_seam_picture(path: Path, img, ours_full, ours_tiled, off_full, off_tiled) -> None:
@@ -82,8 +91,12 @@ def main() -> None:
     p.add_argument('--rounds', type=int, default=2, help='alternating official/ours rounds; the best time counts')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--no-bf16', action='store_true')
+    p.add_argument('--bf16-anyway', action='store_true', help='time bf16 on a CPU without native bf16 too')
     p.add_argument('--out-dir', default=str(HERE / 'results'))
+    p.add_argument('--threads', type=int, default=0, help='torch threads for both (0: torch default)')
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     img = photo(args.size)
     work = Path(tempfile.mkdtemp(prefix='bench_inference_'))
@@ -100,16 +113,16 @@ def main() -> None:
 
     up = Upsampler(model, scale, device=args.device)
     up.enhance(img[:32, :32])  # warm-up
-    off_times, our_times = [], []
+    off_times, our_times, off_cpu, our_cpu = [], [], [], []
     for r in range(args.rounds):
-        off_full, t = official(weights, work / 'in.png', work, args.device, args.reps)
-        off_times += t
-        ours_full, t = ours(up, img, args.reps, args.device)
-        our_times += t
-        print(f'round {r}: official {min(off_times):.3f}s  ours {min(our_times):.3f}s', flush=True)
-    off_tiled, off_tiled_t = official(weights, work / 'in.png', work, args.device, 1, tile=64)
+        off_full, t, c = official(weights, work / 'in.png', work, args.device, args.reps)
+        off_times, off_cpu = off_times + t, off_cpu + c
+        ours_full, t, c = ours(up, img, args.reps, args.device)
+        our_times, our_cpu = our_times + t, our_cpu + c
+        print(f'round {r}: official {t_fmt(off_times, off_cpu)}  ours {t_fmt(our_times, our_cpu)}', flush=True)
+    off_tiled, off_tiled_t, _ = official(weights, work / 'in.png', work, args.device, 1, tile=64)
     tiled_up = Upsampler(model, scale, tile=64, tile_pad=10, device=args.device)
-    ours_tiled, ours_tiled_t = ours(tiled_up, img, 1, args.device)
+    ours_tiled, ours_tiled_t, _ = ours(tiled_up, img, 1, args.device)
     diff = np.abs(ours_full.astype(int) - off_full)
     result = {
         'bench': 'inference',
@@ -121,6 +134,9 @@ def main() -> None:
         'official_untiled_fp32_s': round(min(off_times), 3),
         'ours_untiled_fp32_s': round(min(our_times), 3),
         'speedup_vs_official': round(min(off_times) / min(our_times), 3),
+        'official_untiled_fp32_cpu_s': round(min(off_cpu), 3),
+        'ours_untiled_fp32_cpu_s': round(min(our_cpu), 3),
+        'speedup_vs_official_cpu_time': round(min(off_cpu) / min(our_cpu), 3),
         'max_pixel_diff_vs_official': int(diff.max()),
         'mean_pixel_diff_vs_official': round(float(diff.mean()), 5),
         'seam_psnr_ours_db': round(psnr(ours_tiled, ours_full), 2),
@@ -130,11 +146,15 @@ def main() -> None:
         'official_tiled_s': round(off_tiled_t[0], 3),
         'ours_tiled_s': round(ours_tiled_t[0], 3),
     }
-    if not args.no_bf16:
+    native = args.device != 'cpu' or cpu_has_native_bf16()
+    result['native_bf16'] = native
+    if not args.no_bf16 and (native or args.bf16_anyway):
         half = 'bf16' if args.device == 'cpu' else 'fp16'
-        up16 = Upsampler(model, scale, dtype=half, device=args.device)
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            up16 = Upsampler(model, scale, dtype=half, device=args.device)
         up16.enhance(img[:32, :32])
-        out16, t16 = ours(up16, img, args.reps, args.device)
+        out16, t16, _ = ours(up16, img, args.reps, args.device)
         result[f'ours_untiled_{half}_s'] = round(min(t16), 3)
         result[f'speedup_{half}_vs_official'] = round(min(off_times) / min(t16), 3)
         result[f'psnr_{half}_vs_our_fp32_db'] = round(psnr(out16, ours_full), 2)

@@ -96,6 +96,33 @@ def prepare_photos(folder: Path) -> None:
     (folder / 'meta_info.txt').write_text(''.join(f'{n}\n' for n in PHOTOS))
 
 
+def prepare_gt_batches(folder: Path, starts: list[int], batch_size: int, seed: int) -> None:
+    """Fixed GT batches (random 400x400 crops, reflect-padded when smaller, random h-flips), one
+    ``<start>.npy`` per batch: both pipelines degrade the very same GT, so their LQ statistics
+    differ only by the degradations."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    images = [cv2.imread(str(folder / name), cv2.IMREAD_COLOR)[:, :, ::-1] for name in PHOTOS]
+    for start in starts:
+        crops = []
+        for j in range(batch_size):
+            img = images[(start + j) % len(images)]
+            h, w = img.shape[:2]
+            img = cv2.copyMakeBorder(img, 0, max(0, 400 - h), 0, max(0, 400 - w), cv2.BORDER_REFLECT_101)
+            top, left = rng.integers(0, img.shape[0] - 400 + 1), rng.integers(0, img.shape[1] - 400 + 1)
+            crop = img[top : top + 400, left : left + 400]
+            crops.append(crop[:, ::-1] if rng.random() < 0.5 else crop)
+        batch = np.stack(crops).astype(np.float32).transpose(0, 3, 1, 2) / 255
+        np.save(folder / f'gt_{start}.npy', np.ascontiguousarray(batch))
+
+
+def shared_gt(args, start: int):
+    import torch
+
+    return torch.from_numpy(np.load(os.path.join(args.data, f'gt_{start}.npy')))
+
+
 def psnr_of_batch(lq, gt, scale: int) -> list[float]:
     import torch
     from torch.nn import functional as F
@@ -142,6 +169,8 @@ def official_worker(args) -> None:
     def run_batch(start: int):
         items = [dataset[(start + j) % len(dataset)] for j in range(args.batch_size)]
         batch = {k: torch.stack([it[k] for it in items]) for k in ('gt', 'kernel1', 'kernel2', 'sinc_kernel')}
+        if args.shared_gt:  # the dataset still ran (reads + kernels); its GT is swapped for the shared one
+            batch['gt'] = shared_gt(args, start)
         RealESRGANModel.feed_data(host, batch)
         return host.lq, host.gt
 
@@ -163,7 +192,7 @@ def ours_worker(args) -> None:
     opt['io_backend'] = {'type': 'disk'}
     dataset = RealESRGANDataset(opt)
     full_opt = dict(TOP_OPT, datasets={'train': DATASET_OPT})
-    if args.degrade_margin is not None:
+    if args.degrade_margin:
         full_opt['degrade_margin'] = args.degrade_margin
     synthesis = RealESRGANSynthesis.from_options(full_opt)
     usm = USMSharp().to(device)
@@ -172,7 +201,8 @@ def ours_worker(args) -> None:
 
     def run_batch(start: int):
         items = [dataset[(start + j) % len(dataset)] for j in range(args.batch_size)]
-        gt = torch.stack([it['gt'] for it in items]).to(device)
+        gt = torch.stack([it['gt'] for it in items])
+        gt = (shared_gt(args, start) if args.shared_gt else gt).to(device)
         gt_usm = usm(gt)
         lq, (gt, gt_usm) = synthesis(gt_usm, gt, gt_usm, generator=generator)
         lq, gt = pool(lq, gt)
@@ -186,6 +216,8 @@ def _serve(args, run_batch) -> None:
     """Answer 'batch <start>' lines on stdin with one JSON line: seconds and per-sample PSNR."""
     import torch
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     for line in sys.stdin:
         cmd = line.split()
         if not cmd or cmd[0] == 'quit':
@@ -193,21 +225,23 @@ def _serve(args, run_batch) -> None:
         start = int(cmd[1])
         if args.device != 'cpu':
             torch.cuda.synchronize()
-        tic = time.perf_counter()
+        tic, cpu_tic = time.perf_counter(), time.process_time()
         lq, gt = run_batch(start)
         if args.device != 'cpu':
             torch.cuda.synchronize()
-        seconds = time.perf_counter() - tic
-        result = {'seconds': seconds, 'psnr': psnr_of_batch(lq, gt, TOP_OPT['scale']), 'lq_shape': list(lq.shape)}
+        seconds, cpu_seconds = time.perf_counter() - tic, time.process_time() - cpu_tic
+        result = {'seconds': seconds, 'cpu_seconds': cpu_seconds, 'psnr': psnr_of_batch(lq, gt, TOP_OPT['scale'])}
         print(json.dumps(result), flush=True)
 
 
 # ---------------------------------------------------------------------------- driver
 def _start(kind: str, args, data: str) -> subprocess.Popen:
-    cmd = [sys.executable, __file__, '--worker', kind, '--data', data, '--device', args.device]
-    cmd += ['--batch-size', str(args.batch_size), '--seed', str(args.seed)]
-    if args.degrade_margin is not None:
-        cmd += ['--degrade-margin', str(args.degrade_margin)]
+    worker = 'ours' if kind.startswith('ours') else kind
+    cmd = [sys.executable, __file__, '--worker', worker, '--data', data, '--device', args.device]
+    cmd += ['--batch-size', str(args.batch_size), '--seed', str(args.seed), '--threads', str(args.threads)]
+    cmd += ['--degrade-margin', str(args.degrade_margin if kind == 'ours_margin' else 0)]
+    if args.shared_gt:
+        cmd.append('--shared-gt')
     env = dict(os.environ)
     if kind == 'official':  # keep the plugin off the official worker's path
         root = str(Path(__file__).resolve().parents[1])
@@ -226,9 +260,11 @@ def _ask(proc: subprocess.Popen, start: int) -> dict:
 
 def _summary(results: list[dict], batch_size: int) -> dict:
     seconds = sum(r['seconds'] for r in results)
+    cpu_seconds = sum(r['cpu_seconds'] for r in results)
     psnr = np.array([p for r in results for p in r['psnr']])
     return {
         'samples_per_s': len(results) * batch_size / seconds,
+        'samples_per_cpu_s': len(results) * batch_size / cpu_seconds,
         'seconds_per_batch': seconds / len(results),
         'psnr_mean': float(psnr.mean()),
         'psnr_std': float(psnr.std()),
@@ -243,7 +279,16 @@ def main() -> None:
     parser.add_argument('--batch-size', type=int, default=12)
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--degrade-margin', type=int, default=None, help='ours: degrade crop + margin only')
+    parser.add_argument(
+        '--degrade-margin', type=int, default=32, help='also measure ours degrading only crop + this margin (0: skip)'
+    )
+    parser.add_argument('--threads', type=int, default=0, help='torch threads in each worker (0: torch default)')
+    parser.add_argument(
+        '--shared-gt',
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help='both sides degrade the same fixed GT crops (datasets still run and are timed)',
+    )
     parser.add_argument('--worker', choices=('official', 'ours'), help=argparse.SUPPRESS)
     parser.add_argument('--data', help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -256,7 +301,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix='bench_synthesis_') as tmp:
         prepare_photos(Path(tmp))
-        workers = {kind: _start(kind, args, tmp) for kind in ('official', 'ours')}
+        if args.shared_gt:
+            starts = [(b + 1) * args.batch_size for b in range(-1, args.batches)]
+            prepare_gt_batches(Path(tmp), starts, args.batch_size, args.seed)
+        kinds = ('official', 'ours', 'ours_margin') if args.degrade_margin else ('official', 'ours')
+        workers = {kind: _start(kind, args, tmp) for kind in kinds}
         results = {kind: [] for kind in workers}
         try:
             for proc in workers.values():  # warm-up, not counted
@@ -270,32 +319,41 @@ def main() -> None:
                     proc.stdin.write('quit\n')
                     proc.stdin.close()
                     proc.wait()
-    official = _summary(results['official'], args.batch_size)
-    ours = _summary(results['ours'], args.batch_size)
-    for kind, s in (('official', official), ('ours', ours)):
+    summaries = {kind: _summary(r, args.batch_size) for kind, r in results.items()}
+    for kind, s in summaries.items():
         print(
-            f'{kind:>8}: {s["samples_per_s"]:.2f} samples/s ({s["seconds_per_batch"]:.3f} s/batch), '
-            f'LQ PSNR {s["psnr_mean"]:.2f} +- {s["psnr_std"]:.2f} dB (sem {s["psnr_sem"]:.2f}, n={s["samples"]})'
+            f'{kind:>11}: {s["samples_per_s"]:.2f} samples/s ({s["seconds_per_batch"]:.3f} s/batch), '
+            f'{s["samples_per_cpu_s"]:.2f} samples per CPU-second, LQ PSNR {s["psnr_mean"]:.2f} +- '
+            f'{s["psnr_std"]:.2f} dB (sem {s["psnr_sem"]:.2f}, n={s["samples"]})'
         )
     import torch
 
+    official = summaries['official']
     summary = {
         'bench': 'synthesis',
         'device': args.device,
-        'torch_threads': torch.get_num_threads(),
+        'torch_threads': args.threads or torch.get_num_threads(),
         'batch_size': args.batch_size,
         'gt_size': TOP_OPT['gt_size'],
         'batches': args.batches,
-        'degrade_margin': args.degrade_margin,
+        'shared_gt': args.shared_gt,
         'official_samples_per_s': round(official['samples_per_s'], 3),
-        'ours_samples_per_s': round(ours['samples_per_s'], 3),
-        'speedup_vs_official': round(ours['samples_per_s'] / official['samples_per_s'], 2),
         'official_lq_psnr_mean': round(official['psnr_mean'], 3),
         'official_lq_psnr_std': round(official['psnr_std'], 3),
-        'ours_lq_psnr_mean': round(ours['psnr_mean'], 3),
-        'ours_lq_psnr_std': round(ours['psnr_std'], 3),
-        'lq_psnr_mean_diff_db': round(ours['psnr_mean'] - official['psnr_mean'], 3),
     }
+    for kind, s in summaries.items():
+        if kind == 'official':
+            continue
+        summary[f'{kind}_samples_per_s'] = round(s['samples_per_s'], 3)
+        summary[f'{kind}_speedup_vs_official'] = round(s['samples_per_s'] / official['samples_per_s'], 2)
+        cpu_ratio = s['samples_per_cpu_s'] / official['samples_per_cpu_s']
+        summary[f'{kind}_cpu_time_speedup_vs_official'] = round(cpu_ratio, 2)
+        summary[f'{kind}_lq_psnr_mean'] = round(s['psnr_mean'], 3)
+        summary[f'{kind}_lq_psnr_std'] = round(s['psnr_std'], 3)
+        summary[f'{kind}_lq_psnr_mean_diff_db'] = round(s['psnr_mean'] - official['psnr_mean'], 3)
+    if args.degrade_margin:
+        summary['ours_margin_degrade_margin'] = args.degrade_margin
+    summary['speedup_vs_official'] = summary['ours_speedup_vs_official']
     print(json.dumps(summary))
 
 

@@ -13,7 +13,8 @@ or ``full`` RRDBNet (64 features, 23 blocks) with the U-Net SN discriminator (16
 RRDBNet on both sides. VGG19 weights are random on both sides (timing only).
 
 Each side runs in its own subprocess (the official package registers the same BasicSR names as the
-plugin). Workarounds in the official process only, at run time: ``.cuda()`` made a no-op on CPU,
+plugin); the parent drives them in turns, one iteration each, so both see the same machine load.
+Workarounds in the official process only, at run time: ``.cuda()`` made a no-op on CPU,
 the ``.view`` of a non-contiguous tensor in its ``filter2D`` made contiguous, torchvision's removed
 ``pretrained=True`` and module ``functional_tensor`` provided.
 
@@ -233,7 +234,8 @@ def build_ours(opt: dict, workdir: str):
 
 
 def worker(args) -> None:
-    """Time one side; print one JSON line."""
+    """Serve one side: build the model, then time one iteration per ``step`` line read on stdin and
+    answer each with a JSON line (the parent alternates the two sides, so both see the same load)."""
     import torch
 
     torch.set_num_threads(args.threads)
@@ -243,8 +245,10 @@ def worker(args) -> None:
         model = build_official(opt, args.device) if args.impl == 'official' else build_ours(opt, workdir)
         batches = photo_batches(args.warmup + args.iters, args.batch, args.crop_pad_size)
         sync = torch.cuda.synchronize if args.device == 'cuda' else (lambda: None)
-        feed, optimize = [], []
+        print('ready', flush=True)
         for it, gt in enumerate(batches, 1):
+            if sys.stdin.readline().strip() != 'step':
+                return
             data = {'gt': gt, 'gt_path': ['x'] * args.batch}
             if args.impl == 'official':
                 data.update(official_kernels(args.batch))
@@ -256,26 +260,48 @@ def worker(args) -> None:
             model.optimize_parameters(it)
             sync()
             t2 = time.perf_counter()
-            if it > args.warmup:
-                feed.append(t1 - t0)
-                optimize.append(t2 - t1)
-        result = {
-            'impl': args.impl,
+            print(json.dumps({'feed_data_s': t1 - t0, 'optimize_s': t2 - t1}), flush=True)
+
+
+class Side:
+    """A worker subprocess for one implementation."""
+
+    def __init__(self, impl: str, argv: list[str]) -> None:
+        env = dict(os.environ, OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '1'))
+        env.pop('PYTHONPATH', None)  # the official side must not see the plugin
+        cmd = [sys.executable, os.path.abspath(__file__), '--worker', impl, *argv]
+        self.impl = impl
+        self.proc = subprocess.Popen(
+            cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=tempfile.gettempdir()
+        )
+        self.times: list[dict] = []
+        self._expect('ready')
+
+    def _expect(self, what: str) -> str:
+        line = self.proc.stdout.readline()
+        while line and not line.startswith(('ready', '{')):
+            line = self.proc.stdout.readline()  # stray prints of the libraries
+        if not line:
+            raise RuntimeError(f'{self.impl} worker died (exit {self.proc.wait()}) waiting for {what}')
+        return line
+
+    def step(self) -> None:
+        self.proc.stdin.write('step\n')
+        self.proc.stdin.flush()
+        self.times.append(json.loads(self._expect('a step')))
+
+    def summary(self, warmup: int) -> dict:
+        self.proc.stdin.close()
+        self.proc.wait()
+        timed = self.times[warmup:]
+        feed = [t['feed_data_s'] for t in timed]
+        optimize = [t['optimize_s'] for t in timed]
+        return {
+            'impl': self.impl,
             'feed_data_s': statistics.median(feed),
             'optimize_s': statistics.median(optimize),
             'iteration_s': statistics.median(f + o for f, o in zip(feed, optimize)),
         }
-    print(json.dumps(result), flush=True)
-
-
-def run_side(impl: str, argv: list[str]) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '1'))
-    env.pop('PYTHONPATH', None)  # the official side must not see the plugin
-    cmd = [sys.executable, os.path.abspath(__file__), '--worker', impl, *argv]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
-    if proc.returncode != 0:
-        raise RuntimeError(f'{impl} worker failed:\n{proc.stderr[-4000:]}')
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -297,7 +323,11 @@ def main() -> None:
         worker(args)
         return
     argv = list(sys.argv[1:])
-    ours, official = run_side('ours', argv), run_side('official', argv)
+    sides = [Side('ours', argv), Side('official', argv)]
+    for it in range(args.warmup + args.iters):
+        for side in sides if it % 2 == 0 else sides[::-1]:
+            side.step()
+    ours, official = (side.summary(args.warmup) for side in sides)
     for side in (official, ours):
         print(
             f'{side["impl"]:>8}: feed_data {side["feed_data_s"] * 1e3:8.1f} ms  optimize_parameters '

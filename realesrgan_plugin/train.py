@@ -31,7 +31,11 @@ from typing import Any
 import realesrgan_plugin  # noqa: F401  (compat + registration before basicsr's pipeline)
 from realesrgan_plugin.compat import normalize_local_rank_args, safe_torch_load
 from realesrgan_plugin.data.seeded_sampler import SeededDataset, SeededSampler
-from realesrgan_plugin.utils.checkpoint import find_latest_training_state, preserved_rng_state
+from realesrgan_plugin.utils.checkpoint import (
+    find_latest_training_state,
+    preserved_rng_state,
+    remove_stale_temp_files,
+)
 from realesrgan_plugin.utils.dist import assert_replicas_in_sync, init_distributed, training_device
 
 import basicsr.utils.options as basicsr_options
@@ -85,6 +89,16 @@ def parse_training_options(argv: Sequence[str]) -> tuple[dict, argparse.Namespac
     return opt, args, root_path
 
 
+def set_cudnn_mode(deterministic: bool) -> None:
+    """cuDNN autotuning (BasicSR's default, fastest) or deterministic kernels (``deterministic: true``),
+    which bit-exact resume on a GPU needs; on CPU training is deterministic either way."""
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cudnn.deterministic = deterministic
+    if deterministic:
+        os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
 def load_resume_state(opt: dict) -> dict | None:
     """The training state to continue from: the newest complete ``<iter>.state`` of this experiment
     with ``--auto_resume``, else ``path.resume_state``; loaded safely onto the training device."""
@@ -98,6 +112,9 @@ def load_resume_state(opt: dict) -> dict | None:
         path = opt['path']['resume_state']
     if path is None:
         return None
+    if opt['rank'] == 0:
+        for folder in (opt['path']['models'], opt['path']['training_states']):
+            remove_stale_temp_files(folder)
     state = safe_torch_load(path, map_location=training_device(opt['num_gpu']))
     check_resume(opt, state['iter'])
     return state
@@ -118,6 +135,11 @@ def build_train_loader(opt: dict, logger: logging.Logger) -> tuple[Any, SeededSa
         sampler=sampler,
         seed=opt['manual_seed'],
     )
+    if dataset_opt.get('prefetch_mode') == 'cpu' and loader.num_workers == 0:
+        logger.warning(
+            'prefetch_mode: cpu with num_worker_per_gpu: 0 loads samples in a background thread that shares the '
+            'global random state with training: runs are not reproducible. Use workers or prefetch_mode: ~.'
+        )
     batches_per_epoch = len(sampler) // loader.batch_size
     if batches_per_epoch == 0:
         raise ValueError(
@@ -177,7 +199,7 @@ def validate(model, val_loaders: list, opt: dict, current_iter: int, tb_logger) 
 
 def train_pipeline(argv: Sequence[str]) -> None:
     opt, args, root_path = parse_training_options(argv)
-    torch.backends.cudnn.benchmark = True
+    set_cudnn_mode(bool(opt.get('deterministic', False)))
 
     resume_state = load_resume_state(opt)
     if resume_state is None:

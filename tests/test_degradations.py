@@ -27,7 +27,7 @@ from realesrgan_plugin.degradations import (
 )
 from realesrgan_plugin.degradations.filters import kernel_radii
 from realesrgan_plugin.degradations.noise import to_gray
-from realesrgan_plugin.utils.img_io import read_image
+from realesrgan_plugin.utils.img_io import read_image, write_image
 
 import cv2
 import numpy as np
@@ -458,3 +458,13 @@ def test_debug_dump_writes_png_pairs(tmp_path):
     assert names == [f'{i:06d}_{kind}.png' for i in range(3) for kind in ('gt', 'lq')]
     assert read_image(tmp_path / '000000_lq.png').shape == (8, 8, 3)
     assert read_image(tmp_path / '000000_gt.png').shape == (32, 32, 3)
+
+
+def test_preview_tool_writes_pairs_and_a_contact_sheet(tmp_path, astronaut_bgr):
+    from tools.synthesize_pairs import main
+
+    write_image(tmp_path / 'hr' / 'a.png', astronaut_bgr[:128, :128])
+    main(['--gt', str(tmp_path / 'hr'), '--out', str(tmp_path / 'out'), '--count', '3', '--gt-size', '64'])
+    assert read_image(tmp_path / 'out' / '000002_lq.png').shape == (16, 16, 3)
+    sheet = read_image(tmp_path / 'out' / 'contact_sheet.png')
+    assert sheet.shape == (64 + 4, 4 * (64 + 4 + 64 + 4), 3)

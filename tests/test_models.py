@@ -14,6 +14,7 @@ from realesrgan_plugin.utils.checkpoint import (
     atomic_torch_save,
     capture_rng_state,
     find_latest_training_state,
+    remove_stale_temp_files,
     restore_rng_state,
 )
 
@@ -102,6 +103,8 @@ def test_latest_training_state_ignores_partial_writes(tmp_path):
         (tmp_path / name).touch()
     assert find_latest_training_state(tmp_path).name == '10.state'
     assert find_latest_training_state(tmp_path / 'missing') is None
+    assert [p.name for p in remove_stale_temp_files(tmp_path)] == ['.15.state.abc.tmp']
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['10.state', '20.state.tmp', '5.state', 'ranks']
 
 
 def test_rng_state_round_trips_through_a_safe_checkpoint(tmp_path):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from realesrgan_plugin.degradations.filters import RESIZE_MODES, filter2d, resize
@@ -143,11 +143,10 @@ class RealESRGANSynthesis(torch.nn.Module):
 
     def __init__(self, settings: DegradationSettings | None = None, **overrides) -> None:
         super().__init__()
-        settings = settings or DegradationSettings()
-        for key, value in overrides.items():
-            if not hasattr(settings, key):
-                raise TypeError(f'unknown degradation setting {key!r}')
-            setattr(settings, key, value)
+        unknown = set(overrides) - {f.name for f in fields(DegradationSettings)}
+        if unknown:
+            raise TypeError(f'unknown degradation setting(s) {sorted(unknown)}')
+        settings = replace(settings or DegradationSettings(), **overrides)
         if settings.gt_size % settings.scale != 0:
             raise ValueError(f'gt_size {settings.gt_size} must be a multiple of scale {settings.scale}')
         self.settings = settings

@@ -99,3 +99,14 @@ def find_latest_training_state(states_dir: str | os.PathLike) -> Path | None:
         return None
     found = [(int(m.group(1)), p) for p in states_dir.iterdir() if (m := _STATE_NAME.match(p.name))]
     return max(found)[1] if found else None
+
+
+def remove_stale_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete the ``.<name>.<random>.tmp`` files a run killed while writing a checkpoint left behind."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = [p for p in folder.glob('.*.tmp') if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale

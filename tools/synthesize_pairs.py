@@ -1,0 +1,39 @@
+"""Write sample Real-ESRGAN training pairs (LQ/GT PNGs + a contact sheet) for an option file or a folder.
+
+python tools/synthesize_pairs.py --gt path/to/hr_images --out pairs_preview
+python tools/synthesize_pairs.py --opt options/train_realesrgan_x4plus.yml --out pairs_preview
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from realesrgan_plugin.degradations.preview import preview_pairs
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--opt', help='BasicSR training option file (its datasets.train and degradation keys)')
+    parser.add_argument('--gt', help='folder of HR images (instead of --opt; official x4plus settings)')
+    parser.add_argument('--out', required=True, help='output folder for NNNNNN_lq.png / NNNNNN_gt.png')
+    parser.add_argument('--count', type=int, default=16)
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--scale', type=int, default=4, help='with --gt')
+    parser.add_argument('--gt-size', type=int, default=256, help='with --gt')
+    args = parser.parse_args(argv)
+    if bool(args.opt) == bool(args.gt):
+        parser.error('give exactly one of --opt and --gt')
+    if args.opt:
+        import yaml
+
+        with open(args.opt, encoding='utf-8') as f:
+            opt = yaml.safe_load(f)
+    else:
+        opt = {'scale': args.scale, 'gt_size': args.gt_size, 'datasets': {'train': {'dataroot_gt': args.gt}}}
+    sheet = preview_pairs(opt, args.out, count=args.count, seed=args.seed, device=args.device)
+    print(f'wrote {args.count} pairs and {sheet}')
+
+
+if __name__ == '__main__':
+    main()
