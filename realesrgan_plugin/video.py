@@ -245,7 +245,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument('-i', '--input', required=True, help='input video (any format FFmpeg reads)')
     parser.add_argument('-o', '--output', required=True, help='output video (.mp4, .mkv, .mov, .webm ...)')
-    parser.add_argument('-n', '--model-name', default='RealESRGAN_x4plus', help='model zoo name')
+    parser.add_argument(
+        '-n', '--model-name', default='realesr-animevideov3', help='model zoo name (%(default)s, as the official)'
+    )
     parser.add_argument('--model-path', help='weights file (.pth / .safetensors); overrides --model-name')
     parser.add_argument('-s', '--outscale', type=float, default=None, help='final scale (default: the model scale)')
     parser.add_argument('-t', '--tile', type=int, default=0, help='tile size, 0 = whole frame')
