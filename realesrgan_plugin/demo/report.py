@@ -67,7 +67,7 @@ def plot_loss_curves(stages: Mapping[str, Mapping[str, Sequence[tuple[int, float
     stages = {name: curves for name, curves in stages.items() if curves}
     if not stages:
         raise ValueError('no loss values to plot (empty training logs?)')
-    fig, axes = plt.subplots(1, len(stages), figsize=(6 * len(stages), 4), squeeze=False)
+    fig, axes = plt.subplots(1, len(stages), figsize=(8 * len(stages), 4), squeeze=False)
     for ax, (stage, curves) in zip(axes[0], stages.items(), strict=True):
         losses = {k: v for k, v in curves.items() if not k.startswith('val_')}
         for name, points in sorted(losses.items()):
@@ -88,7 +88,7 @@ def plot_loss_curves(stages: Mapping[str, Mapping[str, Sequence[tuple[int, float
             twin.set_ylabel('validation')
             more_handles, more_labels = twin.get_legend_handles_labels()
             handles, labels = handles + more_handles, labels + more_labels
-        ax.legend(handles, labels, fontsize='small')
+        ax.legend(handles, labels, fontsize='small', loc='upper left', bbox_to_anchor=(1.14, 1), framealpha=0.9)
     fig.tight_layout()
     path = Path(path)
     buffer = io.BytesIO()
