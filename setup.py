@@ -43,6 +43,7 @@ setup(
     entry_points={
         'console_scripts': [
             'realesrgan-train=realesrgan_plugin.train:main',
+            'realesrgan-video=realesrgan_plugin.video:main',
         ],
     },
     classifiers=[

@@ -1,46 +1,45 @@
-"""Foundation demo: build the plugin's generator from BasicSR's registry, train it briefly on a
-scikit-image photo (bicubic x4 pairs), and write a comparison image. Replaced by the full demo."""
+"""The end-to-end demo (``make demo``): CPU, offline, a few minutes.
+
+Builds a small training set from scikit-image's bundled photos with the plugin's prep tools,
+trains Real-ESRNet then Real-ESRGAN briefly through the BasicSR entry, imports the official
+RealESRGAN_x4plus weights offline, degrades held-out photos with the plugin's synthesis and
+restores them. Writes comparison.png, loss_curves.png and metrics.md to the output folder.
+"""
 
 from __future__ import annotations
 
+import argparse
+import sys
 from pathlib import Path
 
-import realesrgan_plugin  # noqa: F401
-from realesrgan_plugin.utils.img_io import from_float32, write_image
-
-import cv2
-import numpy as np
-import torch
-import torch.nn.functional as F
-from basicsr.utils.registry import ARCH_REGISTRY
-from skimage import data
-from tqdm import trange
+from realesrgan_plugin.demo.pipeline import DEMO_OPTIONS, DemoConfig, print_summary, run_demo
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(10 * torch.log10(1 / F.mse_loss(a.clamp(0, 1), b)))
+def parse_args(argv: list[str] | None = None) -> DemoConfig:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('-o', '--out-dir', type=Path, default=Path('demo_out'), help='output folder (%(default)s)')
+    parser.add_argument('--esrnet-iters', type=int, default=200, help='Real-ESRNet iterations (%(default)s)')
+    parser.add_argument('--esrgan-iters', type=int, default=100, help='Real-ESRGAN iterations (%(default)s)')
+    parser.add_argument('--options-dir', type=Path, default=DEMO_OPTIONS, help='tiny CPU option files')
+    parser.add_argument('--skip-training', action='store_true', help='only the restoration of held-out photos')
+    parser.add_argument('--threads', type=int, help='OMP threads of the training processes')
+    args = parser.parse_args(argv)
+    return DemoConfig(
+        out_dir=args.out_dir,
+        esrnet_iters=args.esrnet_iters,
+        esrgan_iters=args.esrgan_iters,
+        threads=args.threads,
+        skip_training=args.skip_training,
+        options_dir=args.options_dir,
+    )
 
 
-def main(out_dir: Path = Path('demo_out'), steps: int = 300) -> None:
-    torch.manual_seed(0)
-    gt = torch.from_numpy(data.astronaut()[:256, 128:384].astype(np.float32) / 255).permute(2, 0, 1)[None]
-    lq = F.interpolate(gt, scale_factor=0.25, mode='bicubic', antialias=True).clamp(0, 1)
-    net = ARCH_REGISTRY.get('SRVGGNetCompact')(num_feat=32, num_conv=4, upscale=4, act_type='prelu')
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-    for _ in trange(steps, desc='train SRVGGNetCompact (bicubic x4)'):
-        loss = F.l1_loss(net(lq), gt)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        sr = net(lq).clamp(0, 1)
-    bicubic = F.interpolate(lq, scale_factor=4, mode='bicubic').clamp(0, 1)
-    print(f'PSNR bicubic {psnr(bicubic, gt):.2f} dB, SRVGGNetCompact {psnr(sr, gt):.2f} dB')
-    row = torch.cat([F.interpolate(lq, scale_factor=4, mode='nearest'), bicubic, sr, gt], dim=3)[0]
-    path = out_dir / 'foundation_demo.png'
-    write_image(path, cv2.cvtColor(from_float32(row.permute(1, 2, 0).numpy()), cv2.COLOR_RGB2BGR))
-    print(f'wrote {path} (LQ | bicubic | SRVGGNetCompact | GT)')
+def main(argv: list[str] | None = None) -> int:
+    cfg = parse_args(argv)
+    result = run_demo(cfg)
+    print_summary(result)
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())
