@@ -44,6 +44,9 @@ setup(
         'console_scripts': [
             'realesrgan-train=realesrgan_plugin.train:main',
             'realesrgan-video=realesrgan_plugin.video:main',
+            'realesrgan-infer=realesrgan_plugin.inference.cli:main',
+            'realesrgan-train-mm=realesrgan_plugin.mmengine.train:main',
+            'realesrgan-convert-mm=realesrgan_plugin.mmengine.checkpoint:main',
         ],
     },
     classifiers=[
