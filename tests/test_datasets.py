@@ -64,11 +64,9 @@ def _expected_rgb(img_bgr: np.ndarray) -> torch.Tensor:
 
 def _is_crop_of(crop: torch.Tensor, full: torch.Tensor, atol: float = 1e-6) -> bool:
     h, w = crop.shape[-2:]
-    for top in range(full.shape[1] - h + 1):
-        for left in range(full.shape[2] - w + 1):
-            if torch.allclose(full[:, top : top + h, left : left + w], crop, atol=atol):
-                return True
-    return False
+    hits = ((full - crop[:, :1, :1]).abs() <= atol).all(dim=0)[: full.shape[1] - h + 1, : full.shape[2] - w + 1]
+    candidates = hits.nonzero().tolist()
+    return any(torch.allclose(full[:, t : t + h, x : x + w], crop, atol=atol) for t, x in candidates)
 
 
 # ------------------------------------------------------------------------------ RealESRGANDataset

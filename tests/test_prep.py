@@ -32,6 +32,7 @@ import lmdb
 import numpy as np
 import pytest
 from basicsr.utils import FileClient
+from basicsr.utils.registry import DATASET_REGISTRY
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -338,6 +339,64 @@ def test_tools_exit_non_zero_naming_bad_files_after_doing_the_good_ones(odd_fold
     assert code == 1 and all(str(folder / name) in err for name in BAD)
     assert len(read_meta_info(tmp_path / 'x.lmdb')) == len(good)
     assert _load_tool('create_lmdb').main(['--input', str(folder), '--output', str(tmp_path / 'no_suffix')]) == 2
+
+
+def _expected_rgb(img: np.ndarray) -> np.ndarray:
+    """What the training loader makes of an image: CHW float RGB in [0, 1], gray expanded, alpha dropped."""
+    rgb = img.astype(np.float32) / (65535 if img.dtype == np.uint16 else 255)
+    rgb = np.repeat(rgb[:, :, None], 3, axis=2) if rgb.ndim == 2 else rgb[:, :, :3]
+    return rgb[:, :, ::-1].transpose(2, 0, 1)
+
+
+def _name_of(item_path: str, names) -> str:
+    return next(n for n in names if item_path.endswith(':' + lmdb_key(n)))  # 'photo.v2.final', never 'photo'
+
+
+def test_plugin_datasets_read_the_lmdb(odd_folder, tmp_path):
+    folder, good = odd_folder
+    gt_db, lq_db, lq_folder = tmp_path / 'gt.lmdb', tmp_path / 'lq.lmdb', tmp_path / 'lq'
+    assert create_lmdb(folder, gt_db, n_thread=1).done == len(good)
+    for name, img in good.items():  # same names, a quarter of the size; 16-bit, gray and alpha kept
+        write_image(lq_folder / name, img[::4, ::4])
+    assert create_lmdb(lq_folder, lq_db, compress_level=1, n_thread=1).ok
+
+    # crop_pad_size above every image side: the item is the image, padded at the bottom/right
+    opt = {'dataroot_gt': str(gt_db), 'io_backend': {'type': 'lmdb'}, 'use_hflip': False, 'use_rot': False}
+    dataset = DATASET_REGISTRY.get('RealESRGANDataset')({**opt, 'crop_pad_size': 200})
+    assert len(dataset) == len(good)
+    for index in range(len(dataset)):
+        item = dataset[index]
+        img = good[_name_of(item['gt_path'], good)]
+        h, w = img.shape[:2]
+        np.testing.assert_allclose(item['gt'][:, :h, :w].numpy(), _expected_rgb(img), atol=1e-6)
+    del dataset  # closes its LMDB environment: lmdb opens one path only once per process
+
+    paired = DATASET_REGISTRY.get('RealESRGANPairedDataset')(
+        {**opt, 'dataroot_lq': str(lq_db), 'phase': 'val', 'scale': 4}
+    )
+    assert len(paired) == len(good)
+    for index in range(len(paired)):
+        item = paired[index]
+        img = good[_name_of(item['gt_path'], good)]
+        np.testing.assert_allclose(item['gt'].numpy(), _expected_rgb(img), atol=1e-6)
+        np.testing.assert_allclose(item['lq'].numpy(), _expected_rgb(img[::4, ::4]), atol=1e-6)
+
+
+def test_paired_dataset_reads_the_pair_file(tmp_path, astronaut_bgr):
+    gt, lq = tmp_path / 'gt', tmp_path / 'lq'
+    for i in range(3):
+        write_image(gt / f'{i:04d}.v1.png', astronaut_bgr[i * 64 : i * 64 + 64, :64])
+        write_image(lq / f'{i:04d}.v1x4.png', astronaut_bgr[i * 64 : i * 64 + 64 : 4, :64:4])
+    meta = tmp_path / 'pairs.txt'
+    assert generate_meta_info_pairdata(gt, lq, meta, strip_scale_suffix=True, check=True, scale=4, n_thread=1).ok
+    paired = DATASET_REGISTRY.get('RealESRGANPairedDataset')(
+        {'dataroot_gt': str(tmp_path), 'dataroot_lq': str(tmp_path), 'meta_info': str(meta), 'phase': 'val', 'scale': 4}
+    )
+    assert len(paired) == 3
+    for index in range(3):
+        item = paired[index]
+        assert item['gt_path'].endswith(f'{index:04d}.v1.png') and item['lq_path'].endswith(f'{index:04d}.v1x4.png')
+        np.testing.assert_allclose(item['lq'].numpy(), _expected_rgb(read_image(item['lq_path'])), atol=1e-6)
 
 
 @pytest.mark.parametrize(
