@@ -30,6 +30,7 @@ setup(
         'pyyaml',
         'tqdm',
         'tensorboard',
+        'safetensors',
     ],
     extras_require={
         'face': ['gfpgan==1.3.8', 'facexlib==0.3.0'],
