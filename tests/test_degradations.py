@@ -151,6 +151,17 @@ def test_filter2d_matches_cv2_reflect101_per_sample(photo):
     assert torch.allclose(transposed, out, atol=1e-5)
 
 
+@pytest.mark.parametrize('size', [(5, 7), (2, 9), (1, 4)])
+def test_filter2d_on_images_smaller_than_the_kernel_matches_cv2(size):
+    """Deep second-order downscales of small crops leave images under a 21x21 kernel."""
+    img = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(0))
+    kernel = random_blur_kernels(1, KernelSettings(), generator=torch.Generator().manual_seed(1))
+    out = filter2d(img, kernel)[0].permute(1, 2, 0).numpy()
+    border = cv2.BORDER_REPLICATE if min(size) == 1 else cv2.BORDER_REFLECT_101
+    ref = cv2.filter2D(img[0].permute(1, 2, 0).numpy(), -1, kernel[0].numpy(), borderType=border)
+    assert np.allclose(out, ref.reshape(out.shape), atol=1e-5)
+
+
 def test_filter2d_tolerance_trims_tails_but_stays_within_it(photo):
     kernels = gaussian_kernels(_t(0.5, 1.0), _t(0.5, 1.0), _t(0.0, 0.0), 21)
     exact, trimmed = kernel_radii(kernels), kernel_radii(kernels, 1e-6)

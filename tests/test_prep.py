@@ -369,7 +369,7 @@ def test_plugin_datasets_read_the_lmdb(odd_folder, tmp_path):
         img = good[_name_of(item['gt_path'], good)]
         h, w = img.shape[:2]
         np.testing.assert_allclose(item['gt'][:, :h, :w].numpy(), _expected_rgb(img), atol=1e-6)
-    del dataset  # closes its LMDB environment: lmdb opens one path only once per process
+    # the GT LMDB stays open in `dataset` while a second dataset reads it (train + val share LMDBs)
 
     paired = DATASET_REGISTRY.get('RealESRGANPairedDataset')(
         {**opt, 'dataroot_lq': str(lq_db), 'phase': 'val', 'scale': 4}
@@ -380,6 +380,7 @@ def test_plugin_datasets_read_the_lmdb(odd_folder, tmp_path):
         img = good[_name_of(item['gt_path'], good)]
         np.testing.assert_allclose(item['gt'].numpy(), _expected_rgb(img), atol=1e-6)
         np.testing.assert_allclose(item['lq'].numpy(), _expected_rgb(img[::4, ::4]), atol=1e-6)
+    assert dataset[0]['gt'].shape[0] == 3  # the first dataset still reads after the second opened
 
 
 def test_paired_dataset_reads_the_pair_file(tmp_path, astronaut_bgr):

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from realesrgan_plugin.utils.img_io import ImageReadError, decode_image, is_image_file, to_float32
+from realesrgan_plugin.utils.lmdb_env import readonly_env
 
 import numpy as np
 
@@ -68,17 +69,14 @@ class DiskStore:
 class LmdbStore:
     """Images in an LMDB written in the contract layout; ``name`` is the relative path with extension.
 
-    The environment is opened lazily, so the store can be pickled into DataLoader workers.
+    The environment is the process's shared one (``utils.lmdb_env``), opened on first read, so
+    the store pickles into DataLoader workers and two datasets can share one LMDB.
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.root = os.fspath(path)
         if not os.path.isfile(os.path.join(self.root, 'data.mdb')):
             raise FileNotFoundError(f'{self.root!r} is not an LMDB folder (no data.mdb)')
-        self._env = None
-
-    def __getstate__(self):
-        return {'root': self.root, '_env': None}
 
     def names(self) -> list[str]:
         return read_meta_info(os.path.join(self.root, 'meta_info.txt'))
@@ -87,11 +85,7 @@ class LmdbStore:
         return f'{self.root}:{lmdb_key(name)}'
 
     def read(self, name: str) -> bytes:
-        if self._env is None:
-            import lmdb
-
-            self._env = lmdb.open(self.root, readonly=True, lock=False, readahead=False, meminit=False)
-        with self._env.begin(write=False) as txn:
+        with readonly_env(self.root).begin(write=False) as txn:
             value = txn.get(lmdb_key(name).encode('utf-8'))
         if value is None:
             raise ImageReadError(self.location(name), 'key not found in the LMDB')

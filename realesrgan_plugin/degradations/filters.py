@@ -23,6 +23,21 @@ def _compute_dtype(x: torch.Tensor) -> torch.dtype:
     return x.dtype
 
 
+def reflect_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """Pad the last two dims by ``pad`` like ``cv2.BORDER_REFLECT_101``, also when ``pad`` is not
+    smaller than the image (torch's reflect refuses that; cv2 reflects repeatedly, and the
+    second-order downscales can leave a few pixels under a 21x21 kernel). 1-pixel sides repeat."""
+    if min(x.shape[-2:]) == 1:
+        return F.pad(x, (pad,) * 4, mode='replicate')
+    for dim in (-1, -2):  # each side by steps of (its current length - 1): repeated reflection
+        left = pad
+        while left > 0:
+            step = min(left, x.shape[dim] - 1)
+            x = F.pad(x, (step, step, 0, 0) if dim == -1 else (0, 0, step, step), mode='reflect')
+            left -= step
+    return x
+
+
 def kernel_radii(kernel: torch.Tensor, tolerance: float = 0.0) -> torch.Tensor:
     """Per kernel (B x K x K) the smallest radius r whose centred (2r+1)^2 window leaves out
     at most ``tolerance`` of the absolute kernel mass (0: only exact zeros are left out)."""
@@ -42,7 +57,7 @@ def _filter_same_size(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     b, c, h, w = x.shape
     k = kernel.shape[-1]
     if k > 1:
-        x = F.pad(x, (k // 2,) * 4, mode='reflect')
+        x = reflect_pad(x, k // 2)
     # Depthwise convolution (one group per channel) is several times faster on CPU than a
     # batch of single-channel images, so even a shared kernel is repeated per channel.
     weight = kernel.repeat_interleave(c, dim=0).unsqueeze(1)
@@ -90,7 +105,7 @@ def separable_filter(img: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
     k = taps.numel()
     taps = taps.to(device=img.device, dtype=dtype)
     n = b * c
-    x = F.pad(img.to(dtype).reshape(1, n, h, w), (k // 2,) * 4, mode='reflect')
+    x = reflect_pad(img.to(dtype).reshape(1, n, h, w), k // 2)
     # Depthwise passes: much faster on CPU than n single-channel images.
     x = F.conv2d(x, taps.reshape(1, 1, 1, k).expand(n, 1, 1, k), groups=n)
     x = F.conv2d(x, taps.reshape(1, 1, k, 1).expand(n, 1, k, 1), groups=n)

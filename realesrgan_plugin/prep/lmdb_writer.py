@@ -29,6 +29,7 @@ from realesrgan_plugin.utils.img_io import (
     read_image,
     write_bytes_atomic,
 )
+from realesrgan_plugin.utils.lmdb_env import close_readonly_env, readonly_env
 
 import lmdb
 
@@ -126,6 +127,7 @@ class _Writer:
     """Batched puts into an LMDB environment that doubles its map size whenever it is full."""
 
     def __init__(self, lmdb_path: str, map_size: int) -> None:
+        close_readonly_env(lmdb_path)  # a reader of this path in our process would block the open
         self.env = lmdb.open(lmdb_path, map_size=map_size, readahead=False, meminit=False)
         self.partial = open(os.path.join(lmdb_path, PARTIAL_META_INFO), 'a', encoding='utf-8')  # noqa: SIM115
         self.pending: list[tuple[LmdbEntry, bytes]] = []
@@ -275,28 +277,10 @@ def _merge(report: BatchReport, other: BatchReport) -> None:
     report.notes += [f'verify: {n}' for n in other.notes] + [f'verify: {other.done} entries decoded and checked']
 
 
-_ENVS: dict[str, lmdb.Environment] = {}
-
-
-def _env(lmdb_path: str) -> lmdb.Environment:
-    """One read-only environment per process: environments must not cross a fork, and lmdb
-    refuses to open one path twice in a process."""
-    key = f'{os.getpid()}:{lmdb_path}'
-    if key not in _ENVS:
-        _ENVS[key] = lmdb.open(lmdb_path, readonly=True, lock=False, readahead=False, meminit=False)
-    return _ENVS[key]
-
-
-def _close_env(lmdb_path: str) -> None:
-    env = _ENVS.pop(f'{os.getpid()}:{lmdb_path}', None)
-    if env is not None:
-        env.close()
-
-
 def verify_entry(entry: LmdbEntry, lmdb_path: str, source_folder: str | None) -> tuple[str, str | None]:
     """Check one entry: present, decodable, of the recorded shape, and equal to its source
     (same bytes when stored raw, same pixels when re-encoded)."""
-    with _env(lmdb_path).begin() as txn:
+    with readonly_env(lmdb_path).begin() as txn:
         value = txn.get(entry.key.encode('utf-8'))
     if value is None:
         return entry.relpath, f'key {entry.key!r} is missing from the database'
@@ -344,7 +328,7 @@ def verify_lmdb(
             else:
                 report.failed.append((f'{lmdb_path}: {relpath}', error))
     finally:
-        _close_env(lmdb_path)  # with n_thread=1 the entries were read here: let others open it again
+        close_readonly_env(lmdb_path)  # with n_thread=1 the entries were read here: let others open it again
     return report
 
 
