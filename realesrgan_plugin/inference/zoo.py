@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from realesrgan_plugin.utils.atomic import atomic_write
 
 CACHE_ENV = 'REALESRGAN_PLUGIN_CACHE'
 RELEASES = 'https://github.com/xinntao/Real-ESRGAN/releases/download'
@@ -112,32 +113,26 @@ def download_entry(item: ZooEntry, folder: str | os.PathLike, progress: bool = T
     target = Path(folder) / item.filename
     if target.is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{target.name}.', suffix='.part', dir=target.parent)
     try:
-        with os.fdopen(fd, 'wb') as out:
-            _fetch(item.url, out, progress)
-        got = sha256_of(tmp)
-        if item.sha256 is not None and got != item.sha256:
-            raise RuntimeError(f'{item.url}: sha256 {got} is not the official {item.sha256}; download discarded')
-        os.replace(tmp, target)
-    except BaseException as err:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(err, OSError):
-            raise RuntimeError(f'Cannot download {name} from {item.url} into {target}: {err}') from err
-        raise
+        with atomic_write(target, suffix='.part') as out:
+            got = _fetch(item.url, out, progress)
+            if item.sha256 is not None and got != item.sha256:
+                raise RuntimeError(f'{item.url}: sha256 {got} is not the official {item.sha256}; download discarded')
+    except OSError as err:
+        raise RuntimeError(f'Cannot download {name} from {item.url} into {target}: {err}') from err
     return target
 
 
-def _fetch(url: str, out, progress: bool) -> None:
+def _fetch(url: str, out, progress: bool) -> str:
+    """Stream ``url`` into ``out``; return the sha256 of what was written."""
     from tqdm import tqdm
 
     with urllib.request.urlopen(url, timeout=60) as response:
         total = int(response.headers.get('Content-Length') or 0) or None
+        digest = hashlib.sha256()
         with tqdm(total=total, unit='B', unit_scale=True, desc=url.rsplit('/', 1)[1], disable=not progress) as bar:
             for chunk in iter(lambda: response.read(1 << 20), b''):
                 out.write(chunk)
+                digest.update(chunk)
                 bar.update(len(chunk))
-        out.flush()
-        os.fsync(out.fileno())
+    return digest.hexdigest()

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
+
+from realesrgan_plugin.utils.atomic import atomic_write
 
 import cv2
 import numpy as np
@@ -92,20 +93,8 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, fsync: bool = Tr
     The rename makes the write atomic against a killed process either way; ``fsync=False`` skips
     the flush to disk (several ms per file) for bulk outputs that a resumed job can redo after a
     power cut."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix=TEMP_SUFFIX, dir=path.parent)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            if fsync:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path, suffix=TEMP_SUFFIX, fsync=fsync) as f:
+        f.write(data)
 
 
 def write_image(
