@@ -21,6 +21,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from realesrgan_plugin.utils.atomic import default_file_mode
+
 import av
 import numpy as np
 from tqdm import tqdm
@@ -88,9 +90,7 @@ class _AudioCopy:
 def _partial_path(dst: Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f'.{dst.stem}.', suffix=f'.partial{dst.suffix}', dir=dst.parent)
     os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the output gets the usual permissions
+    os.chmod(tmp, default_file_mode())  # mkstemp makes it private; the output gets the usual permissions
     return Path(tmp)
 
 

@@ -85,3 +85,15 @@ def test_write_without_fsync_is_still_complete(tmp_path):
     write_image(tmp_path / 'a.png', img, fsync=False)
     np.testing.assert_array_equal(read_image(tmp_path / 'a.png'), img)
     assert os.listdir(tmp_path) == ['a.png']
+
+
+def test_atomic_write_gives_the_usual_file_mode(tmp_path):
+    """Outputs are readable like any file written with open(), not owner-only like mkstemp's."""
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        write_image(tmp_path / 'x.png', np.zeros((3, 3), np.uint8))
+    finally:
+        os.umask(umask)
+    assert (tmp_path / 'x.png').stat().st_mode & 0o777 == 0o644

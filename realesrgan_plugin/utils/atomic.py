@@ -14,6 +14,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+def default_file_mode() -> int:
+    """The mode ``open()`` would give a new file under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextmanager
 def atomic_write(path: str | os.PathLike, *, suffix: str = '.tmp', fsync: bool = True) -> Iterator[BinaryIO]:
     """Yield a binary file to write; on a clean exit it replaces ``path``, on any error it is removed.
@@ -29,6 +36,7 @@ def atomic_write(path: str | os.PathLike, *, suffix: str = '.tmp', fsync: bool =
             if fsync:
                 f.flush()
                 os.fsync(f.fileno())
+        os.chmod(tmp, default_file_mode())  # mkstemp makes it owner-only; outputs get the usual mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
