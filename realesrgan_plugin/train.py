@@ -36,7 +36,12 @@ from realesrgan_plugin.utils.checkpoint import (
     preserved_rng_state,
     remove_stale_temp_files,
 )
-from realesrgan_plugin.utils.dist import assert_replicas_in_sync, init_distributed, training_device
+from realesrgan_plugin.utils.dist import (
+    assert_replicas_in_sync,
+    init_distributed,
+    shutdown_distributed,
+    training_device,
+)
 
 import basicsr.utils.options as basicsr_options
 import torch
@@ -283,9 +288,7 @@ def train_pipeline(argv: Sequence[str]) -> None:
         validate(model, val_loaders, opt, current_iter, tb_logger)
     if tb_logger:
         tb_logger.close()
-    if opt['dist']:
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
+    shutdown_distributed()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

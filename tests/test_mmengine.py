@@ -277,6 +277,7 @@ DIST_DRIVER = """
 import sys, json, os
 import torch, torch.distributed as dist
 from realesrgan_plugin.mmengine.train import build_config, build_runner, parse_args
+from realesrgan_plugin.utils.dist import shutdown_distributed
 runner = build_runner(build_config(parse_args(sys.argv[1:])))
 runner.train()
 model = runner.model.module
@@ -287,6 +288,7 @@ dist.all_gather(gathered, sums)
 if dist.get_rank() == 0:
     out = dict(world_size=dist.get_world_size(), backend=dist.get_backend(), sums=[g.tolist() for g in gathered])
     open(os.path.join(runner.work_dir, 'ranks.json'), 'w').write(json.dumps(out))
+shutdown_distributed()
 """
 
 

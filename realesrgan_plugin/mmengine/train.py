@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import realesrgan_plugin  # noqa: F401
 from realesrgan_plugin.compat import normalize_local_rank_args
 from realesrgan_plugin.mmengine.runner import RealESRGANRunner
+from realesrgan_plugin.utils.dist import shutdown_distributed
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
@@ -90,6 +91,7 @@ def build_runner(cfg: Config):
 def main(argv: Sequence[str] | None = None) -> None:
     runner = build_runner(build_config(parse_args(argv)))
     runner.train()
+    shutdown_distributed()
 
 
 if __name__ == '__main__':

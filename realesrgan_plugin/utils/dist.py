@@ -62,6 +62,14 @@ def barrier() -> None:
         dist.barrier()
 
 
+def shutdown_distributed() -> None:
+    """Wait for every rank, then tear the process group down. A process that exits with a live
+    gloo group can abort in C++ ("terminate called without an active exception", SIGABRT)."""
+    if is_distributed():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def training_device(num_gpu: int | str) -> torch.device:
     """The device a process trains on: its CUDA device when ``num_gpu`` asks for GPUs and CUDA is
     present, the CPU otherwise (``num_gpu: 0``, or no GPU on this machine)."""
