@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from x4plus_settings import degradation_settings, kernel_settings
 
 PHOTOS = (  # colour photos bundled with scikit-image (offline)
     'astronaut.png',
@@ -42,46 +43,8 @@ PHOTOS = (  # colour photos bundled with scikit-image (offline)
     'hubble_deep_field.jpg',
 )
 
-DATASET_OPT = {
-    'blur_kernel_size': 21,
-    'kernel_list': ['iso', 'aniso', 'generalized_iso', 'generalized_aniso', 'plateau_iso', 'plateau_aniso'],
-    'kernel_prob': [0.45, 0.25, 0.12, 0.03, 0.12, 0.03],
-    'sinc_prob': 0.1,
-    'blur_sigma': [0.2, 3],
-    'betag_range': [0.5, 4],
-    'betap_range': [1, 2],
-    'blur_kernel_size2': 21,
-    'kernel_list2': ['iso', 'aniso', 'generalized_iso', 'generalized_aniso', 'plateau_iso', 'plateau_aniso'],
-    'kernel_prob2': [0.45, 0.25, 0.12, 0.03, 0.12, 0.03],
-    'sinc_prob2': 0.1,
-    'blur_sigma2': [0.2, 1.5],
-    'betag_range2': [0.5, 4],
-    'betap_range2': [1, 2],
-    'final_sinc_prob': 0.8,
-    'gt_size': 256,
-    'use_hflip': True,
-    'use_rot': False,
-}
-TOP_OPT = {
-    'scale': 4,
-    'resize_prob': [0.2, 0.7, 0.1],
-    'resize_range': [0.15, 1.5],
-    'gaussian_noise_prob': 0.5,
-    'noise_range': [1, 30],
-    'poisson_scale_range': [0.05, 3],
-    'gray_noise_prob': 0.4,
-    'jpeg_range': [30, 95],
-    'second_blur_prob': 0.8,
-    'resize_prob2': [0.3, 0.4, 0.3],
-    'resize_range2': [0.3, 1.2],
-    'gaussian_noise_prob2': 0.5,
-    'noise_range2': [1, 25],
-    'poisson_scale_range2': [0.05, 2.5],
-    'gray_noise_prob2': 0.4,
-    'jpeg_range2': [30, 95],
-    'gt_size': 256,
-    'queue_size': 180,
-}
+DATASET_OPT = {**kernel_settings(), 'gt_size': 256, 'use_hflip': True, 'use_rot': False}
+TOP_OPT = {'scale': 4, **degradation_settings(), 'gt_size': 256, 'queue_size': 180}
 
 
 def prepare_photos(folder: Path) -> None:
