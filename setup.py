@@ -16,6 +16,7 @@ setup(
     python_requires='>=3.11',
     packages=find_packages(include=['realesrgan_plugin', 'realesrgan_plugin.*']),
     include_package_data=True,
+    package_data={'realesrgan_plugin.inference': ['kernels/*.c']},
     install_requires=[
         'numpy>=2',
         'torch==2.14.1',

@@ -1,0 +1,149 @@
+/* Winograd F(4x4, 3x3) transforms for 3x3 / stride 1 / pad 1 convolutions on NHWC float32.
+ *
+ * A convolution becomes: V = input_transform(x); M[k] = V[k] @ U[k] for the 36 Winograd points
+ * (one batched GEMM, done by the caller with torch.bmm); y = output_transform(M) + bias, with
+ * an optional per-channel leaky slope or a scaled residual fused into the store. The tiles are
+ * 4x4 outputs read from 6x6 inputs; the tile grid covers ceil(H/4) x ceil(W/4), reads outside
+ * the image are zero (the conv's padding), writes outside are dropped. `up` = 2 reads the input
+ * through a nearest-neighbour x2 upsampling, so interpolate + conv never materialises the big
+ * tensor. [ty0, ty0 + nty) selects a strip of tile rows, so big images run in cache-sized strips
+ * (V and M then hold only that strip's tiles). Work is split over tiles with OpenMP (linked
+ * against libgomp.so.1: the runtime torch already loaded, so both share one thread pool).
+ */
+#include <stddef.h>
+#include <string.h>
+
+#define CB 64 /* channels per inner block: 6x6x64 floats stay in L1 */
+
+static inline int imin(int a, int b) { return a < b ? a : b; }
+
+/* x: [N, Hs, Ws, C] (C contiguous); logical input size H = Hs*up, W = Ws*up.
+ * V: [36, T, ldv] with T = N * nty * ceil(W/4); this input's channels land at column c_off. */
+void wino_input(const float *x, int n_img, int hs, int ws, int c, int up, int ty0, int nty,
+                float *v, long ldv, long c_off, int n_threads) {
+    const int h = hs * up, w = ws * up;
+    const int tw = (w + 3) / 4;
+    const long t_all = (long)n_img * nty * tw;
+#pragma omp parallel for schedule(static) num_threads(n_threads)
+    for (long t = 0; t < t_all; t++) {
+        const int n = (int)(t / ((long)nty * tw));
+        const int ty = ty0 + (int)((t / tw) % nty), tx = (int)(t % tw);
+        float d[6][6][CB] __attribute__((aligned(64)));
+        float r[6][6][CB] __attribute__((aligned(64)));
+        for (int c0 = 0; c0 < c; c0 += CB) {
+            const int nc = imin(CB, c - c0);
+            for (int i = 0; i < 6; i++) {
+                const int yy = 4 * ty - 1 + i;
+                for (int j = 0; j < 6; j++) {
+                    const int xx = 4 * tx - 1 + j;
+                    if (yy < 0 || yy >= h || xx < 0 || xx >= w) {
+                        memset(d[i][j], 0, sizeof(float) * nc);
+                    } else {
+                        const float *src = x + (((long)n * hs + yy / up) * ws + xx / up) * c + c0;
+                        memcpy(d[i][j], src, sizeof(float) * nc);
+                    }
+                }
+            }
+            /* rows: r[a][j] = sum_i BT[a][i] d[i][j] */
+            for (int j = 0; j < 6; j++) {
+                for (int k = 0; k < nc; k++) {
+                    const float d0 = d[0][j][k], d1 = d[1][j][k], d2 = d[2][j][k];
+                    const float d3 = d[3][j][k], d4 = d[4][j][k], d5 = d[5][j][k];
+                    r[0][j][k] = 4.f * d0 - 5.f * d2 + d4;
+                    r[1][j][k] = -4.f * (d1 + d2) + (d3 + d4);
+                    r[2][j][k] = 4.f * (d1 - d2) + (d4 - d3);
+                    r[3][j][k] = 2.f * (d3 - d1) + (d4 - d2);
+                    r[4][j][k] = 2.f * (d1 - d3) + (d4 - d2);
+                    r[5][j][k] = 4.f * d1 - 5.f * d3 + d5;
+                }
+            }
+            /* columns: V[a*6+b] = sum_j r[a][j] BT[b][j] */
+            for (int a = 0; a < 6; a++) {
+                float *dst[6];
+                for (int b = 0; b < 6; b++) dst[b] = v + ((long)(a * 6 + b) * t_all + t) * ldv + c_off + c0;
+                for (int k = 0; k < nc; k++) {
+                    const float e0 = r[a][0][k], e1 = r[a][1][k], e2 = r[a][2][k];
+                    const float e3 = r[a][3][k], e4 = r[a][4][k], e5 = r[a][5][k];
+                    dst[0][k] = 4.f * e0 - 5.f * e2 + e4;
+                    dst[1][k] = -4.f * (e1 + e2) + (e3 + e4);
+                    dst[2][k] = 4.f * (e1 - e2) + (e4 - e3);
+                    dst[3][k] = 2.f * (e3 - e1) + (e4 - e2);
+                    dst[4][k] = 2.f * (e1 - e3) + (e4 - e2);
+                    dst[5][k] = 4.f * e1 - 5.f * e3 + e5;
+                }
+            }
+        }
+    }
+}
+
+/* m: [36, T, co] (contiguous), T = N * nty * ceil(W/4). y: [N, H, W, co] (contiguous).
+ * out = A^T m A + bias; then if slope: out = out >= 0 ? out : out * slope[c];
+ * if res: out = out * alpha + res[same pixel] (res: [N, H, W, co]). */
+void wino_output(const float *m, int n_img, int h, int w, int co, int ty0, int nty,
+                 const float *bias, const float *slope, const float *res, float alpha, float *y,
+                 int n_threads) {
+    const long ldy = co;
+    const int tw = (w + 3) / 4;
+    const long t_all = (long)n_img * nty * tw;
+#pragma omp parallel for schedule(static) num_threads(n_threads)
+    for (long t = 0; t < t_all; t++) {
+        const int n = (int)(t / ((long)nty * tw));
+        const int ty = ty0 + (int)((t / tw) % nty), tx = (int)(t % tw);
+        float s[4][6][CB] __attribute__((aligned(64)));
+        float o[4][4][CB] __attribute__((aligned(64)));
+        for (int c0 = 0; c0 < co; c0 += CB) {
+            const int nc = imin(CB, co - c0);
+            /* rows: s[a][j] = sum_i AT[a][i] m[i*6+j] */
+            for (int j = 0; j < 6; j++) {
+                const float *p[6];
+                for (int i = 0; i < 6; i++) p[i] = m + ((long)(i * 6 + j) * t_all + t) * co + c0;
+                for (int k = 0; k < nc; k++) {
+                    const float m0 = p[0][k], m1 = p[1][k], m2 = p[2][k];
+                    const float m3 = p[3][k], m4 = p[4][k], m5 = p[5][k];
+                    const float a12 = m1 + m2, s12 = m1 - m2, a34 = m3 + m4, s34 = m3 - m4;
+                    s[0][j][k] = m0 + a12 + a34;
+                    s[1][j][k] = s12 + 2.f * s34;
+                    s[2][j][k] = a12 + 4.f * a34;
+                    s[3][j][k] = s12 + 8.f * s34 + m5;
+                }
+            }
+            /* columns */
+            for (int a = 0; a < 4; a++) {
+                for (int k = 0; k < nc; k++) {
+                    const float e0 = s[a][0][k], e1 = s[a][1][k], e2 = s[a][2][k];
+                    const float e3 = s[a][3][k], e4 = s[a][4][k], e5 = s[a][5][k];
+                    const float a12 = e1 + e2, s12 = e1 - e2, a34 = e3 + e4, s34 = e3 - e4;
+                    const float b = bias ? bias[c0 + k] : 0.f;
+                    o[a][0][k] = e0 + a12 + a34 + b;
+                    o[a][1][k] = s12 + 2.f * s34 + b;
+                    o[a][2][k] = a12 + 4.f * a34 + b;
+                    o[a][3][k] = s12 + 8.f * s34 + e5 + b;
+                }
+            }
+            for (int a = 0; a < 4; a++) {
+                const int yy = 4 * ty + a;
+                if (yy >= h) break;
+                for (int b = 0; b < 4; b++) {
+                    const int xx = 4 * tx + b;
+                    if (xx >= w) break;
+                    const long pix = (((long)n * h + yy) * w + xx) * ldy + c0;
+                    float *restrict dst = y + pix;
+                    const float *restrict src = o[a][b];
+                    if (slope) {
+                        /* leaky ReLU without a branch: max(v, 0) + slope * min(v, 0), exact */
+                        const float *restrict sl = slope + c0;
+                        for (int k = 0; k < nc; k++) {
+                            const float v = src[k];
+                            dst[k] = (v > 0.f ? v : 0.f) + sl[k] * (v < 0.f ? v : 0.f);
+                        }
+                    } else if (res) {
+                        const float *restrict rr = res + pix;
+                        for (int k = 0; k < nc; k++) dst[k] = src[k] * alpha + rr[k];
+                    } else {
+                        memcpy(dst, src, sizeof(float) * nc);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,108 @@
+"""RRDBNet inference on the CPU through Winograd F(4,3) convolutions (see ``winograd.py``).
+
+Same weights and outputs as BasicSR's ``RRDBNet.forward`` up to float rounding, about 1.8x
+faster on a 2-core AVX2 CPU. Two things beyond the cheaper convs:
+
+* In a dense block every conv reads the concatenation of all earlier outputs. The Winograd
+  transform is linear and per channel, so each 32-channel output is transformed once, into its
+  slice of one ``[36, tiles, 64 + 4 * 32]`` buffer, and every later conv's GEMM reads a leading
+  slice of it: no concatenation and no repeated transform.
+* The x2 nearest upsamplings are folded into the next conv's input transform and the
+  full-resolution convs run in cache-sized strips, so the 4x-sized tensors are written once.
+"""
+
+from __future__ import annotations
+
+from realesrgan_plugin.inference.winograd import (
+    WinogradConv,
+    Workspace,
+    input_transform,
+    output_transform,
+    tile_count,
+    transform_weight,
+)
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LEAKY_SLOPE = 0.2
+RESIDUAL_SCALE = 0.2
+
+
+class _DenseBlockWeights:
+    def __init__(self, rdb: nn.Module) -> None:
+        convs = (rdb.conv1, rdb.conv2, rdb.conv3, rdb.conv4, rdb.conv5)
+        self.u = [transform_weight(c.weight) for c in convs]
+        self.bias = [c.bias.detach().float().cpu().contiguous() for c in convs]
+
+
+class WinogradRRDBNet(nn.Module):
+    """Inference-only CPU float32 view of an ``RRDBNet`` (shares its parameters and state-dict keys;
+    the transformed weights are taken once, here: rebuild it after changing the weights)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+        self.scale = int(net.scale)
+        self.num_feat = net.conv_first.out_channels
+        self.num_grow_ch = net.body[0].rdb1.conv1.out_channels
+        self.blocks = [_DenseBlockWeights(rdb) for rrdb in net.body for rdb in (rrdb.rdb1, rrdb.rdb2, rrdb.rdb3)]
+        self.conv_body = WinogradConv(net.conv_body)
+        self.conv_up1 = WinogradConv(net.conv_up1, slope=LEAKY_SLOPE)
+        self.conv_up2 = WinogradConv(net.conv_up2, slope=LEAKY_SLOPE)
+        self.conv_hr = WinogradConv(net.conv_hr, slope=LEAKY_SLOPE)
+        self.conv_last = WinogradConv(net.conv_last)
+        self.grow_slope = torch.full((self.num_grow_ch,), LEAKY_SLOPE)
+        self.work = Workspace()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype != torch.float32 or x.device.type != 'cpu':
+            raise ValueError(f'WinogradRRDBNet runs float32 on the CPU, got {x.dtype} on {x.device}')
+        if self.scale == 2:
+            x = F.pixel_unshuffle(x, 2)
+        elif self.scale == 1:
+            x = F.pixel_unshuffle(x, 4)
+        feat = self.net.conv_first(x).permute(0, 2, 3, 1).contiguous()
+        body = self._trunk(feat)
+        work = self.work
+        # Strips read halo rows of their input: outputs never go into the tensor being read.
+        feat = self.conv_body(body, work, residual=feat, out=work.get('body_out', *feat.shape))
+        feat = self.conv_up1(feat, work, up=2, out=work.get('up1', *self._shape(feat, 2)))
+        feat = self.conv_up2(feat, work, up=2, out=work.get('up2', *self._shape(feat, 2)))
+        feat = self.conv_hr(feat, work, out=work.get('hr', *self._shape(feat, 1)))
+        out = self.conv_last(feat, work)
+        return out.permute(0, 3, 1, 2).contiguous()
+
+    @staticmethod
+    def _shape(x: torch.Tensor, up: int) -> tuple[int, int, int, int]:
+        n, h, w, c = x.shape
+        return n, h * up, w * up, c
+
+    def _trunk(self, feat: torch.Tensor) -> torch.Tensor:
+        """The 3 * num_block dense blocks; returns a workspace tensor (``feat`` is left intact)."""
+        n, h, w, nf = feat.shape
+        gc, work = self.num_grow_ch, self.work
+        tiles = tile_count(n, (h + 3) // 4, w)
+        v = work.get('dense_v', 36, tiles, nf + 4 * gc)
+        m_grow, m_feat = work.get('m_grow', 36, tiles, gc), work.get('m_feat', 36, tiles, nf)
+        grown = work.get('grown', n, h, w, gc)
+        buffers = [work.get(f'feat{i}', n, h, w, nf) for i in range(3)]
+        body = feat
+        for index, block in enumerate(self.blocks):
+            if index % 3 == 0:
+                rrdb_in = body
+            out = next(b for b in buffers if b is not body and b is not rrdb_in)
+            input_transform(body, v, 0)
+            channels = nf
+            for k in range(4):
+                torch.bmm(v[:, :, :channels], block.u[k], out=m_grow)
+                output_transform(m_grow, grown, block.bias[k], slope=self.grow_slope)
+                input_transform(grown, v, channels)
+                channels += gc
+            torch.bmm(v, block.u[4], out=m_feat)
+            output_transform(m_feat, out, block.bias[4], residual=body, alpha=RESIDUAL_SCALE)
+            if index % 3 == 2:
+                out.mul_(RESIDUAL_SCALE).add_(rrdb_in)
+            body = out
+        return body

@@ -1,0 +1,137 @@
+"""Winograd F(4,3) CPU convolutions: equal to direct conv up to rounding for every shape and
+epilogue the generators use, strips, batching, and the build / fallback paths."""
+
+from __future__ import annotations
+
+import realesrgan_plugin  # noqa: F401
+from realesrgan_plugin.inference import Upsampler
+from realesrgan_plugin.inference import winograd as wg
+from realesrgan_plugin.inference.fast_rrdb import FastRRDBNet
+from realesrgan_plugin.inference.winograd_rrdb import WinogradRRDBNet
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from basicsr.archs.rrdbnet_arch import RRDBNet
+from torch import nn
+
+pytestmark = pytest.mark.skipif(not wg.available(), reason='no C compiler for the Winograd kernels')
+
+
+def nhwc(x: torch.Tensor) -> torch.Tensor:
+    return x.permute(0, 2, 3, 1).contiguous()
+
+
+def nchw(x: torch.Tensor) -> torch.Tensor:
+    return x.permute(0, 3, 1, 2)
+
+
+def random_conv(cin: int, cout: int, seed: int = 0) -> nn.Conv2d:
+    torch.manual_seed(seed)
+    conv = nn.Conv2d(cin, cout, 3, 1, 1)
+    nn.init.normal_(conv.bias, std=0.1)
+    return conv.requires_grad_(False)
+
+
+def close(a: torch.Tensor, b: torch.Tensor) -> None:
+    scale = b.abs().max().item()
+    assert (a - b).abs().max().item() <= 2e-5 * max(scale, 1.0), (a - b).abs().max().item()
+
+
+@pytest.mark.parametrize('n, h, w', [(1, 8, 8), (2, 7, 10), (1, 1, 1), (3, 5, 3), (1, 13, 4)])
+@pytest.mark.parametrize('cin, cout', [(5, 6), (3, 64), (70, 3)])
+def test_conv_matches_direct_for_odd_shapes_and_channels(n, h, w, cin, cout):
+    conv = random_conv(cin, cout)
+    x = torch.randn(n, cin, h, w)
+    out = wg.WinogradConv(conv)(nhwc(x), wg.Workspace())
+    close(nchw(out), conv(x))
+
+
+def test_leaky_and_prelu_epilogues():
+    conv = random_conv(8, 6)
+    x = torch.randn(2, 8, 9, 11)
+    close(nchw(wg.WinogradConv(conv, slope=0.2)(nhwc(x), wg.Workspace())), F.leaky_relu(conv(x), 0.2))
+    prelu = torch.linspace(-0.5, 0.5, 6)
+    out = wg.WinogradConv(conv, slope=prelu)(nhwc(x), wg.Workspace())
+    close(nchw(out), F.prelu(conv(x), prelu))
+
+
+def test_scaled_residual_epilogue():
+    conv = random_conv(8, 8)
+    x, res = torch.randn(1, 8, 12, 9), torch.randn(1, 8, 12, 9)
+    out = wg.WinogradConv(conv)(nhwc(x), wg.Workspace(), residual=nhwc(res), alpha=0.2)
+    close(nchw(out), conv(x) * 0.2 + res)
+
+
+def test_nearest_upsampling_folded_into_the_input(monkeypatch):
+    """x2 nearest + conv in strips (tiny strip budget: one tile row per strip) = interpolate + conv."""
+    monkeypatch.setattr(wg, 'STRIP_BYTES', 1)
+    conv = random_conv(6, 5)
+    x = torch.randn(2, 6, 7, 9)
+    out = wg.WinogradConv(conv, slope=0.2)(nhwc(x), wg.Workspace(), up=2)
+    close(nchw(out), F.leaky_relu(conv(F.interpolate(x, scale_factor=2, mode='nearest')), 0.2))
+
+
+def test_transform_buffers_are_checked():
+    x = torch.randn(1, 8, 8, 4)
+    with pytest.raises(ValueError, match=r'V buffer of shape \(36, 3, 4\)'):
+        wg.input_transform(x, torch.empty(36, 3, 4))
+    with pytest.raises(ValueError, match='no room for 4 channels at 2'):
+        wg.input_transform(x, torch.empty(36, 4, 5), c_off=2)
+    with pytest.raises(ValueError, match='contiguous float32'):
+        wg.input_transform(x.double(), torch.empty(36, 4, 4))
+    with pytest.raises(ValueError, match='does not fit'):
+        wg.output_transform(torch.empty(36, 5, 4), torch.empty(1, 8, 8, 4))
+    with pytest.raises(ValueError, match='3x3 / stride 1 / pad 1'):
+        wg.WinogradConv(nn.Conv2d(3, 3, 5, 1, 2))
+    with pytest.raises(ValueError, match='3x3 kernels'):
+        wg.transform_weight(torch.empty(4, 3, 5, 5))
+
+
+@pytest.mark.parametrize('scale, size', [(4, (9, 13)), (2, (10, 6)), (1, (8, 12)), (4, (1, 1))])
+def test_rrdbnet_matches_basicsr(scale, size):
+    torch.manual_seed(scale)
+    net = RRDBNet(3, 3, scale=scale, num_feat=16, num_block=2, num_grow_ch=8).eval()
+    x = torch.rand(2, 3, *size)
+    with torch.inference_mode():
+        ref = net(x)
+        fast = WinogradRRDBNet(net)
+        close(fast(x), ref)
+        close(fast(x[:1]), ref[:1])  # the workspace follows a new batch size
+
+
+@pytest.mark.filterwarnings('ignore:.*emulated')
+def test_upsampler_picks_winograd_on_cpu_fp32_only():
+    net = RRDBNet(3, 3, scale=4, num_feat=8, num_block=1, num_grow_ch=4).eval()
+    assert isinstance(Upsampler(net, 4).model, WinogradRRDBNet)
+    assert isinstance(Upsampler(net, 4, winograd=False).model, FastRRDBNet)
+    with pytest.raises(ValueError, match='float32 on the CPU'):
+        Upsampler(net, 4, dtype='bf16', winograd=True)
+    img = np.random.default_rng(0).integers(0, 255, (11, 7, 3), dtype=np.uint8)
+    a, b = Upsampler(net, 4).enhance(img), Upsampler(net, 4, winograd=False).enhance(img)
+    assert np.abs(a.astype(int) - b).max() <= 1
+
+
+def test_failed_build_names_the_command(tmp_path):
+    with pytest.raises(RuntimeError, match='definitely-not-a-compiler|No such file'):
+        wg._build('definitely-not-a-compiler', tmp_path / 'k.so')
+    broken = tmp_path / 'cc'
+    broken.write_text('#!/bin/sh\necho "cc: fatal error" >&2\nexit 1\n')
+    broken.chmod(0o755)
+    with pytest.raises(RuntimeError, match=r'cc: fatal error'):
+        wg._build(str(broken), tmp_path / 'k.so')
+    assert list(tmp_path.iterdir()) == [broken]  # no half-written library left behind
+
+
+def test_switch_off_by_environment(monkeypatch):
+    monkeypatch.setenv('REALESRGAN_PLUGIN_WINOGRAD', '0')
+    wg.load_kernels.cache_clear()
+    try:
+        assert not wg.available()
+        net = RRDBNet(3, 3, scale=4, num_feat=8, num_block=1, num_grow_ch=4).eval()
+        assert isinstance(Upsampler(net, 4).model, FastRRDBNet)
+    finally:
+        monkeypatch.delenv('REALESRGAN_PLUGIN_WINOGRAD')
+        wg.load_kernels.cache_clear()
+    assert wg.available()
