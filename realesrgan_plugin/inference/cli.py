@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--ext', default='auto', help='auto (as the input) | png | jpg | ...')
     p.add_argument('-g', '--gpu-id', dest='gpu_id', type=int, default=None, help='GPU index (default: first)')
     p.add_argument('--device', default=None, help='torch device (cpu, cuda:1, mps); overrides -g')
+    p.add_argument(
+        '--no-winograd',
+        dest='winograd',
+        action='store_false',
+        help='CPU: direct convs (bit-identical to BasicSR) instead of the faster Winograd ones',
+    )
     p.add_argument('--batch-tiles', dest='batch_tiles', type=int, default=4, help='tiles per forward pass')
     p.add_argument('--cache-dir', dest='cache_dir', default=None, help=f'weights cache (default ${zoo.CACHE_ENV})')
     p.add_argument('--offline', action='store_true', help='never download weights')
@@ -96,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         device=_device(args),
         batch_tiles=args.batch_tiles,
         alpha_upsampler=args.alpha_upsampler,
+        winograd=None if args.winograd else False,
     )
     enhance = lambda img: upsampler.enhance(img, outscale=args.outscale)  # noqa: E731
     if args.face_enhance:
