@@ -1,13 +1,16 @@
 """Winograd F(4,3) CPU convolutions: equal to direct conv up to rounding for every shape and
-epilogue the generators use, strips, batching, and the build / fallback paths."""
+epilogue the generators use, strips, batching, RRDBNet and SRVGGNetCompact, and the build /
+fallback paths."""
 
 from __future__ import annotations
 
 import realesrgan_plugin  # noqa: F401
+from realesrgan_plugin.archs.srvgg_arch import SRVGGNetCompact
 from realesrgan_plugin.inference import Upsampler
 from realesrgan_plugin.inference import winograd as wg
 from realesrgan_plugin.inference.fast_rrdb import FastRRDBNet
 from realesrgan_plugin.inference.winograd_rrdb import WinogradRRDBNet
+from realesrgan_plugin.inference.winograd_srvgg import WinogradSRVGGNet
 
 import numpy as np
 import pytest
@@ -135,3 +138,24 @@ def test_switch_off_by_environment(monkeypatch):
         monkeypatch.delenv('REALESRGAN_PLUGIN_WINOGRAD')
         wg.load_kernels.cache_clear()
     assert wg.available()
+
+
+@pytest.mark.parametrize('act_type', ['prelu', 'relu', 'leakyrelu'])
+@pytest.mark.parametrize('upscale, in_ch, out_ch', [(4, 3, 3), (2, 3, 3), (1, 3, 3), (3, 3, 1)])
+def test_srvgg_matches_direct(act_type, upscale, in_ch, out_ch):
+    torch.manual_seed(upscale)
+    net = SRVGGNetCompact(in_ch, out_ch, num_feat=12, num_conv=3, upscale=upscale, act_type=act_type).eval()
+    if act_type == 'prelu':
+        for layer in net.body[1::2]:
+            nn.init.uniform_(layer.weight, -0.5, 0.5)  # distinct slopes per channel
+    x = torch.rand(2, in_ch, 9, 6)
+    with torch.inference_mode():
+        close(WinogradSRVGGNet(net)(x), net(x))
+
+
+def test_upsampler_runs_srvgg_through_winograd():
+    net = SRVGGNetCompact(3, 3, num_feat=8, num_conv=2, upscale=4).eval()
+    assert isinstance(Upsampler(net, 4).model, WinogradSRVGGNet)
+    img = np.random.default_rng(1).integers(0, 255, (10, 13, 3), dtype=np.uint8)
+    a, b = Upsampler(net, 4).enhance(img), Upsampler(net, 4, winograd=False).enhance(img)
+    assert np.abs(a.astype(int) - b).max() <= 1
