@@ -159,3 +159,12 @@ def test_upsampler_runs_srvgg_through_winograd():
     img = np.random.default_rng(1).integers(0, 255, (10, 13, 3), dtype=np.uint8)
     a, b = Upsampler(net, 4).enhance(img), Upsampler(net, 4, winograd=False).enhance(img)
     assert np.abs(a.astype(int) - b).max() <= 1
+
+
+def test_workspace_lets_go_of_big_buffers_after_a_call():
+    net = RRDBNet(3, 3, scale=4, num_feat=8, num_block=1, num_grow_ch=4).eval()
+    fast = WinogradRRDBNet(net)
+    fast.work.keep_bytes = 1 << 20
+    with torch.inference_mode():
+        fast(torch.rand(1, 3, 40, 40))  # the 160x160 buffers alone are over 1 MB each
+    assert 0 < fast.work.nbytes() <= 1 << 20

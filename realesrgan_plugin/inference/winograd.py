@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 SOURCE = Path(__file__).with_name('kernels') / 'winograd.c'
 CFLAGS = ('-O3', '-march=native', '-fopenmp', '-shared', '-fPIC')
 STRIP_BYTES = 4 << 20  # per-strip V / M size for convs run in strips (stays in L2/L3)
+KEEP_BYTES = 512 << 20  # scratch memory a Winograd net keeps between calls (a 128x128 x4plus needs ~210 MB)
 
 # F(4, 3) filter transform (Lavin & Gray 2016); the data/output transforms live in the C file.
 _G = torch.tensor(
@@ -187,10 +188,12 @@ def output_transform(
 
 class Workspace:
     """Named scratch tensors kept between calls: re-faulting hundreds of MB per image costs more
-    than the transforms themselves. A name's tensor is replaced when the shape changes."""
+    than the transforms themselves. A name's tensor is replaced when the shape changes; after a
+    call, :meth:`trim` lets go of the largest ones so a big image does not pin its memory."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_bytes: int = KEEP_BYTES) -> None:
         self._buffers: dict[str, torch.Tensor] = {}
+        self.keep_bytes = keep_bytes
 
     def get(self, name: str, *shape: int) -> torch.Tensor:
         buf = self._buffers.get(name)
@@ -201,6 +204,16 @@ class Workspace:
 
     def clear(self) -> None:
         self._buffers.clear()
+
+    def nbytes(self) -> int:
+        return sum(b.numel() * b.element_size() for b in self._buffers.values())
+
+    def trim(self) -> None:
+        """Drop the largest buffers until at most ``keep_bytes`` are held."""
+        for name in sorted(self._buffers, key=lambda k: self._buffers[k].numel(), reverse=True):
+            if self.nbytes() <= self.keep_bytes:
+                break
+            del self._buffers[name]
 
 
 class WinogradConv:

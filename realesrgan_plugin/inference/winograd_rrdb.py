@@ -68,7 +68,10 @@ class WinogradRRDBNet(nn.Module):
             x = F.pixel_unshuffle(x, 4)
         feat = self.net.conv_first(x).permute(0, 2, 3, 1).contiguous()
         with self._lock:
-            return self._body_and_tail(feat)
+            try:
+                return self._body_and_tail(feat)
+            finally:
+                self.work.trim()
 
     def _body_and_tail(self, feat: torch.Tensor) -> torch.Tensor:
         body = self._trunk(feat)

@@ -55,6 +55,7 @@ class WinogradSRVGGNet(nn.Module):
             for index, conv in enumerate(self.convs[:-1]):
                 feat = conv(feat, self.work, out=self.work.get(f'feat{index % 2}', *feat.shape[:3], conv.cout))
             out = self.convs[-1](feat, self.work).permute(0, 3, 1, 2)
+            self.work.trim()
         out = F.pixel_shuffle(out, net.upscale)
         base = x if net.num_in_ch == net.num_out_ch else x.mean(dim=1, keepdim=True)
         return out + F.interpolate(base, scale_factor=net.upscale, mode='nearest')
