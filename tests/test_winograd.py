@@ -168,3 +168,14 @@ def test_workspace_lets_go_of_big_buffers_after_a_call():
     with torch.inference_mode():
         fast(torch.rand(1, 3, 40, 40))  # the 160x160 buffers alone are over 1 MB each
     assert 0 < fast.work.nbytes() <= 1 << 20
+
+
+def test_workspace_reuses_its_buffers_for_smaller_requests():
+    work = wg.Workspace()
+    big = work.get('a', 4, 5, 6)
+    small = work.get('a', 2, 3)
+    assert small.data_ptr() == big.data_ptr() and small.shape == (2, 3) and small.is_contiguous()
+    other = work.get('b', 2, 3)
+    assert other.data_ptr() != big.data_ptr()
+    grown = work.get('a', 10, 20)
+    assert grown.shape == (10, 20) and work.nbytes() == (200 + 6) * 4

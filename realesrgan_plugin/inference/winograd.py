@@ -17,6 +17,7 @@ import ctypes
 import functools
 import hashlib
 import logging
+import math
 import os
 import platform
 import shutil
@@ -188,19 +189,22 @@ def output_transform(
 
 class Workspace:
     """Named scratch tensors kept between calls: re-faulting hundreds of MB per image costs more
-    than the transforms themselves. A name's tensor is replaced when the shape changes; after a
-    call, :meth:`trim` lets go of the largest ones so a big image does not pin its memory."""
+    than the transforms themselves. Each name owns one flat buffer that only grows; a request
+    gets a contiguous view of its front, so the last, smaller batch of tiles or a smaller image
+    reuses it. After a call, :meth:`trim` lets go of the largest buffers so a big image does not
+    pin its memory. Tensors under different names never overlap."""
 
     def __init__(self, keep_bytes: int = KEEP_BYTES) -> None:
         self._buffers: dict[str, torch.Tensor] = {}
         self.keep_bytes = keep_bytes
 
     def get(self, name: str, *shape: int) -> torch.Tensor:
+        numel = math.prod(shape)
         buf = self._buffers.get(name)
-        if buf is None or tuple(buf.shape) != shape:
-            self._buffers.pop(name, None)
-            buf = self._buffers[name] = torch.empty(shape)
-        return buf
+        if buf is None or buf.numel() < numel:
+            self._buffers.pop(name, None)  # free the old one before allocating the larger one
+            buf = self._buffers[name] = torch.empty(numel)
+        return buf[:numel].view(shape)
 
     def clear(self) -> None:
         self._buffers.clear()
@@ -249,8 +253,8 @@ class WinogradConv:
         strip = max(1, min(rows_total, STRIP_BYTES // (36 * tiles_per_row * 4 * max(self.cin, self.cout))))
         for ty0 in range(0, rows_total, strip):
             nty = min(strip, rows_total - ty0)
-            v = work.get(f'v{nty}x{self.cin}', 36, tiles_per_row * nty, self.cin)
-            m = work.get(f'm{nty}x{self.cout}', 36, tiles_per_row * nty, self.cout)
+            v = work.get('strip_v', 36, tiles_per_row * nty, self.cin)
+            m = work.get('strip_m', 36, tiles_per_row * nty, self.cout)
             input_transform(x, v, 0, up, ty0, nty)
             torch.bmm(v, self.u, out=m)
             output_transform(m, y, self.bias, self.slope, residual, alpha, ty0, nty)
