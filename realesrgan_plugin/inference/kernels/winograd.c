@@ -17,6 +17,16 @@
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
 
+/* Tile t of a strip of nty tile rows (starting at ty0), tw tiles per row, over n images. */
+typedef struct {
+    int n, ty, tx;
+} tile_pos;
+
+static inline tile_pos locate_tile(long t, int ty0, int nty, int tw) {
+    tile_pos p = {(int)(t / ((long)nty * tw)), ty0 + (int)((t / tw) % nty), (int)(t % tw)};
+    return p;
+}
+
 /* x: [N, Hs, Ws, C] (C contiguous); logical input size H = Hs*up, W = Ws*up.
  * V: [36, T, ldv] with T = N * nty * ceil(W/4); this input's channels land at column c_off. */
 void wino_input(const float *x, int n_img, int hs, int ws, int c, int up, int ty0, int nty,
@@ -26,8 +36,8 @@ void wino_input(const float *x, int n_img, int hs, int ws, int c, int up, int ty
     const long t_all = (long)n_img * nty * tw;
 #pragma omp parallel for schedule(static) num_threads(n_threads)
     for (long t = 0; t < t_all; t++) {
-        const int n = (int)(t / ((long)nty * tw));
-        const int ty = ty0 + (int)((t / tw) % nty), tx = (int)(t % tw);
+        const tile_pos pos = locate_tile(t, ty0, nty, tw);
+        const int n = pos.n, ty = pos.ty, tx = pos.tx;
         float d[6][6][CB] __attribute__((aligned(64)));
         float r[6][6][CB] __attribute__((aligned(64)));
         for (int c0 = 0; c0 < c; c0 += CB) {
@@ -87,8 +97,8 @@ void wino_output(const float *m, int n_img, int h, int w, int co, int ty0, int n
     const long t_all = (long)n_img * nty * tw;
 #pragma omp parallel for schedule(static) num_threads(n_threads)
     for (long t = 0; t < t_all; t++) {
-        const int n = (int)(t / ((long)nty * tw));
-        const int ty = ty0 + (int)((t / tw) % nty), tx = (int)(t % tw);
+        const tile_pos pos = locate_tile(t, ty0, nty, tw);
+        const int n = pos.n, ty = pos.ty, tx = pos.tx;
         float s[4][6][CB] __attribute__((aligned(64)));
         float o[4][4][CB] __attribute__((aligned(64)));
         for (int c0 = 0; c0 < co; c0 += CB) {
