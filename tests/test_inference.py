@@ -346,3 +346,8 @@ def test_same_pixels_as_official_untiled_fp32(tmp_path, astronaut_bgr):
     assert np.abs(ours.astype(int) - official).max() <= 1
     direct = Upsampler(model, scale, pre_pad=3, winograd=False).enhance(img)
     assert np.array_equal(direct, official)
+
+
+def test_every_official_zoo_entry_is_pinned():
+    for entry in zoo.ZOO.values():
+        assert entry.url.startswith(zoo.RELEASES) and entry.sha256 and len(entry.sha256) == 64, entry.name

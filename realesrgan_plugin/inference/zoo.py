@@ -24,7 +24,9 @@ RELEASES = 'https://github.com/xinntao/Real-ESRGAN/releases/download'
 class ZooEntry:
     name: str
     url: str
-    sha256: str | None  # None where the official release publishes none and we could not verify one
+    # The official releases publish no checksums: these are the digests of the release files as
+    # recorded independently by several public projects that pin them. None: not checked.
+    sha256: str | None
     description: str
 
     @property
@@ -41,30 +43,40 @@ ZOO: dict[str, ZooEntry] = {
             '4fa0d38905f75ac06eb49a7951b426670021be3018265fd191d2125df9d682f1',
             'x4 RRDBNet (23 blocks), general photos',
         ),
-        ZooEntry('RealESRNet_x4plus', f'{RELEASES}/v0.1.1/RealESRNet_x4plus.pth', None, 'x4 RRDBNet, PSNR-oriented'),
+        ZooEntry(
+            'RealESRNet_x4plus',
+            f'{RELEASES}/v0.1.1/RealESRNet_x4plus.pth',
+            'a820b9bde89a874d7599d545567308ce6c128fc8754a53208eda016d40aa81df',
+            'x4 RRDBNet, PSNR-oriented',
+        ),
         ZooEntry(
             'RealESRGAN_x4plus_anime_6B',
             f'{RELEASES}/v0.2.2.4/RealESRGAN_x4plus_anime_6B.pth',
             'f872d837d3c90ed2e05227bed711af5671a6fd1c9f7d7e91c911a61f155e99da',
             'x4 RRDBNet (6 blocks), anime images',
         ),
-        ZooEntry('RealESRGAN_x2plus', f'{RELEASES}/v0.2.1/RealESRGAN_x2plus.pth', None, 'x2 RRDBNet (pixel-unshuffle)'),
+        ZooEntry(
+            'RealESRGAN_x2plus',
+            f'{RELEASES}/v0.2.1/RealESRGAN_x2plus.pth',
+            '49fafd45f8fd7aa8d31ab2a22d14d91b536c34494a5cfe31eb5d89c2fa266abb',
+            'x2 RRDBNet (pixel-unshuffle)',
+        ),
         ZooEntry(
             'realesr-animevideov3',
             f'{RELEASES}/v0.2.5.0/realesr-animevideov3.pth',
-            None,
+            'b8a8376811077954d82ca3fcf476f1ac3da3e8a68a4f4d71363008000a18b75d',
             'x4 SRVGGNetCompact (16 convs), anime video',
         ),
         ZooEntry(
             'realesr-general-x4v3',
             f'{RELEASES}/v0.2.5.0/realesr-general-x4v3.pth',
-            None,
+            '8dc7edb9ac80ccdc30c3a5dca6616509367f05fbc184ad95b731f05bece96292',
             'x4 SRVGGNetCompact (32 convs), general scenes; DNI with the wdn model via denoise strength',
         ),
         ZooEntry(
             'realesr-general-wdn-x4v3',
             f'{RELEASES}/v0.2.5.0/realesr-general-wdn-x4v3.pth',
-            None,
+            '1641f8c4464b9f097c9fdda5589273713f67cf59f3d909e0bd688f0cee269dca',
             'realesr-general-x4v3 trained with stronger denoising (DNI partner)',
         ),
     )
