@@ -104,6 +104,18 @@ def test_lmdb_backend_with_dotted_names(tmp_path, gt_images):
     assert _is_crop_of(item['gt'], _expected_rgb(gt_images['sub/dotted.name.v2.png']))
 
 
+def test_lmdb_made_by_the_prep_tool_reads_back_names_with_spaces(tmp_path, astronaut_bgr):
+    """The prep tool keeps spaces in names; the dataset must read its meta_info the same way."""
+    from realesrgan_plugin.prep import create_lmdb
+
+    src = tmp_path / 'src'
+    write_image(src / 'my photo.v2.png', astronaut_bgr[:120, :120])
+    create_lmdb(str(src), str(tmp_path / 'gt.lmdb'))
+    ds = RealESRGANDataset(_opt(dataroot_gt=str(tmp_path / 'gt.lmdb'), io_backend={'type': 'lmdb'}, crop_pad_size=96))
+    assert ds.paths == [f'{tmp_path / "gt.lmdb"}:my photo.v2']
+    assert _is_crop_of(ds[0]['gt'], _expected_rgb(astronaut_bgr[:120, :120]))
+
+
 def test_kernels_on_cpu_returns_the_official_kernel_keys(gt_folder):
     ds = RealESRGANDataset(_opt(dataroot_gt=str(gt_folder), kernels_on_cpu=True, final_sinc_prob=1.0))
     item = ds[0]

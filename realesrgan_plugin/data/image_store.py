@@ -17,25 +17,19 @@ from pathlib import Path
 
 from realesrgan_plugin.utils.img_io import ImageReadError, decode_image, is_image_file, to_float32
 from realesrgan_plugin.utils.lmdb_env import readonly_env
+from realesrgan_plugin.utils.meta_info import lmdb_key, relpaths_from_meta_info
 
 import numpy as np
 
 logger = logging.getLogger('basicsr')
 
 
-def lmdb_key(relpath: str) -> str:
-    """LMDB key of an image: its relative path without the last extension."""
-    return os.path.splitext(relpath)[0]
-
-
 def read_meta_info(path: str | os.PathLike) -> list[str]:
-    """Relative image paths listed in a meta_info file (first field of each non-empty line)."""
+    """Relative image paths listed in a meta_info file (plain or LMDB lines; names may hold spaces)."""
     try:
-        with open(path, encoding='utf-8') as f:
-            lines = [line.strip() for line in f]
+        names = relpaths_from_meta_info(path)
     except OSError as err:
         raise FileNotFoundError(f'Cannot read meta_info file {os.fspath(path)!r}: {err.strerror or err}') from err
-    names = [line.split(' ')[0] for line in lines if line]
     if not names:
         raise ValueError(f'meta_info file {os.fspath(path)!r} lists no images')
     return names

@@ -14,7 +14,6 @@ a finished database. The map grows whenever it is full.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -30,13 +29,13 @@ from realesrgan_plugin.utils.img_io import (
     write_bytes_atomic,
 )
 from realesrgan_plugin.utils.lmdb_env import close_readonly_env, readonly_env
+from realesrgan_plugin.utils.meta_info import LMDB_META_LINE, lmdb_key, relpaths_from_meta_info
 
 import lmdb
 
 META_INFO = 'meta_info.txt'
 PARTIAL_META_INFO = META_INFO + '.partial'
 RAW_LEVEL = -1  # meta_info level of an entry holding the source file's bytes as they are
-_META_LINE = re.compile(r'^(?P<relpath>.+) \((?P<h>\d+),(?P<w>\d+),(?P<c>\d+)\) (?P<level>-?\d+)$')
 
 
 @dataclass(frozen=True)
@@ -54,14 +53,9 @@ class LmdbEntry:
         return f'{self.relpath} ({h},{w},{c}) {self.level}'
 
 
-def lmdb_key(relpath: str) -> str:
-    """The LMDB key of an image: its relative path ('/'-separated) without the last extension."""
-    return os.path.splitext(relpath.replace(os.sep, '/'))[0]
-
-
 def parse_meta_line(line: str) -> LmdbEntry:
     """Parse ``relpath (h,w,c) level`` (names may contain spaces and dots)."""
-    match = _META_LINE.match(line.rstrip('\r\n'))
+    match = LMDB_META_LINE.match(line.rstrip('\r\n'))
     if not match:
         raise ValueError(f'not a meta_info line "<relpath> (h,w,c) <level>": {line.rstrip()!r}')
     return LmdbEntry(match['relpath'], (int(match['h']), int(match['w']), int(match['c'])), int(match['level']))
@@ -74,25 +68,6 @@ def read_meta_info(path: str | os.PathLike) -> list[LmdbEntry]:
         path = os.path.join(path, META_INFO)
     with open(path, encoding='utf-8') as f:
         return [parse_meta_line(line) for line in f if line.strip()]
-
-
-def relpaths_from_meta_info(path: str | os.PathLike) -> list[str]:
-    """Image paths listed in a meta-info file: plain ``relpath`` lines (``generate_meta_info``) or
-    LMDB ``relpath (h,w,c) level`` lines. Pair files (``gt, lq``) are refused."""
-    out = []
-    with open(path, encoding='utf-8') as f:
-        for number, line in enumerate(f, 1):
-            line = line.rstrip('\r\n')
-            if not line.strip():
-                continue
-            match = _META_LINE.match(line)
-            if match:
-                out.append(match['relpath'])
-            elif ', ' in line:
-                raise ValueError(f'{path}:{number}: looks like a GT/LQ pair line; make one LMDB per side: {line!r}')
-            else:
-                out.append(line.strip())
-    return out
 
 
 @dataclass
