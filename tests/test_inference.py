@@ -268,29 +268,41 @@ def test_tiled_rrdb_x2_close_to_untiled(photo):
 
 
 class OOMAbove(nn.Module):
-    """Runs a real network but raises torch.OutOfMemoryError for inputs above a pixel budget."""
+    """Runs a real network but fails like an allocator for inputs above a pixel budget."""
 
-    def __init__(self, net: nn.Module, max_pixels: int) -> None:
+    def __init__(self, net: nn.Module, max_pixels: int, error: Exception | None = None) -> None:
         super().__init__()
         self.net, self.max_pixels, self.calls = net, max_pixels, []
+        self.error = error or torch.OutOfMemoryError('simulated: tile too large')
 
     def forward(self, x):
         self.calls.append(tuple(x.shape))
         if x.shape[0] * x.shape[2] * x.shape[3] > self.max_pixels:
-            raise torch.OutOfMemoryError('simulated: tile too large')
+            raise self.error
         return self.net(x)
 
 
-def test_out_of_memory_shrinks_batch_then_tile(photo):
+CPU_OOM = RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory: you tried ...")
+
+
+@pytest.mark.parametrize('error', [None, CPU_OOM], ids=['cuda-style', 'cpu-allocator'])
+def test_out_of_memory_shrinks_batch_then_tile(photo, error):
     net = tiny_srvgg(4, num_conv=4)
-    up = Upsampler(OOMAbove(net, 30 * 30), 4, tile=0, tile_pad=4, batch_tiles=4)
+    up = Upsampler(OOMAbove(net, 30 * 30, error), 4, tile=0, tile_pad=4, batch_tiles=4)
     out = up.enhance(photo)
     ref = Upsampler(net, 4).enhance(photo)
     assert np.abs(out.astype(int) - ref).max() <= 1
     assert up.tile == 10 and up.batch_tiles == 1  # remembered for the next image
-    hopeless = Upsampler(OOMAbove(net, 4), 4, tile=32)
+    hopeless = Upsampler(OOMAbove(net, 4, error), 4, tile=32)
     with pytest.raises(RuntimeError, match='Out of memory even with tile size'):
         hopeless.enhance(photo)
+
+
+def test_other_runtime_errors_are_not_taken_for_out_of_memory(photo):
+    up = Upsampler(OOMAbove(tiny_srvgg(4), 0, RuntimeError('shape mismatch somewhere')), 4, tile=0)
+    with pytest.raises(RuntimeError, match='shape mismatch'):
+        up.enhance(photo)
+    assert len(up.model.calls) == 1  # no retries
 
 
 def test_callable_for_frame_loops(up4, photo):

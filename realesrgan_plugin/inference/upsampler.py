@@ -103,6 +103,14 @@ def blend_ramp(size_out: int, scale: int, tile_pad: int, at_start: bool, at_end:
     return w
 
 
+def is_out_of_memory(err: BaseException) -> bool:
+    """CUDA raises ``torch.OutOfMemoryError``; the CPU and MPS allocators raise a plain RuntimeError."""
+    if isinstance(err, torch.OutOfMemoryError):
+        return True
+    text = str(err)
+    return isinstance(err, RuntimeError) and ("can't allocate memory" in text or 'out of memory' in text.lower())
+
+
 @dataclass
 class _Plan:
     window_h: int
@@ -237,9 +245,10 @@ class Upsampler:
         while True:
             try:
                 return self._run_tiled(x, tile, batch)
-            except torch.OutOfMemoryError as err:
-                if self.device.type == 'cuda':
-                    torch.cuda.empty_cache()
+            except (torch.OutOfMemoryError, RuntimeError) as err:
+                if not is_out_of_memory(err):
+                    raise
+                self._release_scratch()
                 if batch > 1:
                     batch //= 2
                     continue
@@ -251,6 +260,12 @@ class Upsampler:
                     ) from err
                 tile = current // 2
                 self.tile, self.batch_tiles = tile, batch  # remember for the next image
+
+    def _release_scratch(self) -> None:
+        if hasattr(self.model, 'work'):
+            self.model.work.clear()  # the Winograd nets' kept scratch tensors
+        if self.device.type == 'cuda':
+            torch.cuda.empty_cache()
 
     def _plan(self, h: int, w: int, tile: int) -> _Plan:
         if tile <= 0 or (h <= tile and w <= tile):
