@@ -1,6 +1,6 @@
 """Inference benchmark: ours vs the official RealESRGANer, side by side in one run.
 
-RealESRGAN_x4plus on a 128x128 photo (scikit-image astronaut, area-downscaled), untiled and with
+RealESRGAN_x4plus (or --model NAME) on a 128x128 photo (scikit-image astronaut, area-downscaled), untiled and with
 tile 64 / tile_pad 10: time ratio (ours with the default Winograd convs on the CPU, and with the
 direct convs that are bit-identical to BasicSR), max/mean pixel difference of the untiled outputs, and the
 seam measure PSNR(tiled, untiled) for both implementations; our bf16 against our fp32. The
@@ -87,6 +87,7 @@ def save_seam_picture(path: Path, img, ours_full, ours_tiled, off_full, off_tile
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--model', default='RealESRGAN_x4plus', help='zoo name (cached file, else the packaged ncnn)')
     p.add_argument('--size', type=int, default=128)
     p.add_argument('--reps', type=int, default=2, help='timed runs per round (after one warm-up for ours)')
     p.add_argument('--rounds', type=int, default=2, help='alternating official/ours rounds; the best time counts')
@@ -102,10 +103,10 @@ def main() -> None:
     img = photo(args.size)
     work = Path(tempfile.mkdtemp(prefix='bench_inference_'))
     cv2.imwrite(str(work / 'in.png'), img)
-    cached = cached_path('RealESRGAN_x4plus')
+    cached = cached_path(args.model)
     state = read_state_dict(cached) if cached.is_file() else None
-    model, scale = load_model(state if state is not None else 'RealESRGAN_x4plus', allow_download=False)
-    weights = work / 'x4plus.pth'
+    model, scale = load_model(state if state is not None else args.model, allow_download=False)
+    weights = work / 'weights.pth'
     buf = io.BytesIO()
     torch.save({'params_ema': model.state_dict()}, buf)
     weights.write_bytes(buf.getvalue())
@@ -135,7 +136,7 @@ def main() -> None:
     diff = np.abs(ours_full.astype(int) - off_full)
     result = {
         'bench': 'inference',
-        'model': 'RealESRGAN_x4plus',
+        'model': args.model,
         'weights': source,
         'input': f'astronaut {args.size}x{args.size}',
         'device': args.device,
@@ -171,7 +172,8 @@ def main() -> None:
         result[f'ours_untiled_{half}_s'] = round(min(t16), 3)
         result[f'speedup_{half}_vs_official'] = round(min(off_times) / min(t16), 3)
         result[f'psnr_{half}_vs_our_fp32_db'] = round(psnr(out16, ours_full), 2)
-    picture = Path(args.out_dir) / f'seams_{args.device.split(":")[0]}.png'
+    suffix = '' if args.model == 'RealESRGAN_x4plus' else f'_{args.model}'
+    picture = Path(args.out_dir) / f'seams_{args.device.split(":")[0]}{suffix}.png'
     save_seam_picture(picture, img, ours_full, ours_tiled, off_full, off_tiled)
     result['picture'] = str(picture)
     print(json.dumps(result))
