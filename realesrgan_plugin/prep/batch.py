@@ -51,6 +51,17 @@ class BatchReport:
     def print(self, stream: TextIO | None = None) -> None:
         print(self.summary(), file=stream or (sys.stderr if self.failed else sys.stdout))
 
+    def note_ignored(self, others: list[str], where: str = '') -> None:
+        """Record the non-image files ``list_images`` found, so they are reported, never dropped silently."""
+        if others:
+            self.notes.append(f'{where}{len(others)} non-image file(s) ignored, e.g. {others[0]!r}')
+
+
+def refuse_same_folder(input_folder: str, save_folder: str) -> None:
+    """Jobs that write new files next to nothing they read: inputs must never be overwritten."""
+    if os.path.abspath(input_folder) == os.path.abspath(save_folder):
+        raise ValueError(f'output folder must differ from the input folder {input_folder!r}')
+
 
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1)

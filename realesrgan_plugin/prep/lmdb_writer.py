@@ -181,8 +181,7 @@ def create_lmdb(
         relpaths = sorted(set(relpaths_from_meta_info(meta_info)))
     else:
         relpaths, others = list_images(input_folder, recursive)
-        if others:
-            report.notes.append(f'{len(others)} non-image file(s) ignored, e.g. {others[0]!r}')
+        report.note_ignored(others)
     relpaths = [p.replace(os.sep, '/') for p in relpaths]
 
     by_key: dict[str, list[str]] = {}

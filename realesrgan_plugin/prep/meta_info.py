@@ -62,8 +62,7 @@ def generate_meta_info(
     for folder, root in zip(folders, roots):
         folder, root = os.fspath(folder), os.fspath(root)
         images, others = list_images(folder, recursive)
-        if others:
-            report.notes.append(f'{folder}: {len(others)} non-image file(s) ignored, e.g. {others[0]!r}')
+        report.note_ignored(others, where=f'{folder}: ')
         entries += [(os.path.join(folder, rel), _relative_to_root(folder, rel, root)) for rel in images]
     if check:
         status = check_images([path for path, _ in entries], n_thread)

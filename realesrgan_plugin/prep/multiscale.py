@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from functools import partial
 
-from realesrgan_plugin.prep.batch import BatchReport, list_images, run_pool
+from realesrgan_plugin.prep.batch import BatchReport, list_images, refuse_same_folder, run_pool
 from realesrgan_plugin.utils.img_io import ImageReadError, png_params, read_image, remove_stale_temp_files, write_image
 
 import cv2
@@ -115,12 +115,10 @@ def generate_multiscale(
     outputs already exist are skipped (outputs are written atomically)."""
     input_folder, save_folder = os.fspath(input_folder), os.fspath(save_folder)
     png_params(compression_level)
-    if os.path.abspath(input_folder) == os.path.abspath(save_folder):
-        raise ValueError(f'output folder must differ from the input folder {input_folder!r}')
+    refuse_same_folder(input_folder, save_folder)
     report = BatchReport('generate_multiscale_df2k')
     names, others = list_images(input_folder)
-    if others:
-        report.notes.append(f'{len(others)} non-image file(s) ignored, e.g. {others[0]!r}')
+    report.note_ignored(others)
     owners: dict[str, list[str]] = {}
     for name in names:
         owners.setdefault(output_names(name, 1)[0], []).append(name)

@@ -25,7 +25,7 @@ import re
 from dataclasses import asdict, dataclass
 from functools import partial
 
-from realesrgan_plugin.prep.batch import BatchReport, list_images, run_pool
+from realesrgan_plugin.prep.batch import BatchReport, list_images, refuse_same_folder, run_pool
 from realesrgan_plugin.utils.img_io import ImageReadError, png_params, read_image, remove_stale_temp_files, write_image
 
 import numpy as np
@@ -175,12 +175,10 @@ def extract_subimages(
     """Crop every image of ``input_folder`` (not recursive) into ``save_folder``; resumable."""
     settings = CropSettings(crop_size, step, thresh_size, compression_level, strip_scale_suffix)
     input_folder, save_folder = os.fspath(input_folder), os.fspath(save_folder)
-    if os.path.abspath(input_folder) == os.path.abspath(save_folder):
-        raise ValueError(f'output folder must differ from the input folder {input_folder!r}')
+    refuse_same_folder(input_folder, save_folder)
     report = BatchReport('extract_subimages')
     names, others = list_images(input_folder)
-    if others:
-        report.notes.append(f'{len(others)} non-image file(s) ignored, e.g. {others[0]!r}')
+    report.note_ignored(others)
     collisions = _find_collisions(names, strip_scale_suffix)
     for out, srcs in collisions.items():
         report.failed += [(os.path.join(input_folder, s), f'crops would share the name {out!r}') for s in srcs]
