@@ -21,7 +21,6 @@ from realesrgan_plugin.inference.winograd import (
     input_transform,
     output_transform,
     tile_count,
-    transform_weight,
 )
 
 import torch
@@ -32,11 +31,10 @@ LEAKY_SLOPE = 0.2
 RESIDUAL_SCALE = 0.2
 
 
-class _DenseBlockWeights:
-    def __init__(self, rdb: nn.Module) -> None:
-        convs = (rdb.conv1, rdb.conv2, rdb.conv3, rdb.conv4, rdb.conv5)
-        self.u = [transform_weight(c.weight) for c in convs]
-        self.bias = [c.bias.detach().float().cpu().contiguous() for c in convs]
+def _dense_block_convs(rdb: nn.Module) -> list[WinogradConv]:
+    """conv1..conv4 (leaky ReLU fused) and conv5 of one residual dense block."""
+    grow = [WinogradConv(c, slope=LEAKY_SLOPE) for c in (rdb.conv1, rdb.conv2, rdb.conv3, rdb.conv4)]
+    return [*grow, WinogradConv(rdb.conv5)]
 
 
 class WinogradRRDBNet(nn.Module):
@@ -49,13 +47,12 @@ class WinogradRRDBNet(nn.Module):
         self.scale = int(net.scale)
         self.num_feat = net.conv_first.out_channels
         self.num_grow_ch = net.body[0].rdb1.conv1.out_channels
-        self.blocks = [_DenseBlockWeights(rdb) for rrdb in net.body for rdb in (rrdb.rdb1, rrdb.rdb2, rrdb.rdb3)]
+        self.blocks = [_dense_block_convs(rdb) for rrdb in net.body for rdb in (rrdb.rdb1, rrdb.rdb2, rrdb.rdb3)]
         self.conv_body = WinogradConv(net.conv_body)
         self.conv_up1 = WinogradConv(net.conv_up1, slope=LEAKY_SLOPE)
         self.conv_up2 = WinogradConv(net.conv_up2, slope=LEAKY_SLOPE)
         self.conv_hr = WinogradConv(net.conv_hr, slope=LEAKY_SLOPE)
         self.conv_last = WinogradConv(net.conv_last)
-        self.grow_slope = torch.full((self.num_grow_ch,), LEAKY_SLOPE)
         self.work = Workspace()
         self._lock = threading.Lock()  # the workspace is shared: one forward at a time
 
@@ -105,13 +102,14 @@ class WinogradRRDBNet(nn.Module):
             out = next(b for b in buffers if b is not body and b is not rrdb_in)
             input_transform(body, v, 0)
             channels = nf
-            for k in range(4):
-                torch.bmm(v[:, :, :channels], block.u[k], out=m_grow)
-                output_transform(m_grow, grown, block.bias[k], slope=self.grow_slope)
+            for conv in block[:4]:
+                torch.bmm(v[:, :, :channels], conv.u, out=m_grow)
+                output_transform(m_grow, grown, conv.bias, slope=conv.slope)
                 input_transform(grown, v, channels)
                 channels += gc
-            torch.bmm(v, block.u[4], out=m_feat)
-            output_transform(m_feat, out, block.bias[4], residual=body, alpha=RESIDUAL_SCALE)
+            last = block[4]
+            torch.bmm(v, last.u, out=m_feat)
+            output_transform(m_feat, out, last.bias, residual=body, alpha=RESIDUAL_SCALE)
             if index % 3 == 2:
                 out.mul_(RESIDUAL_SCALE).add_(rrdb_in)
             body = out
