@@ -134,8 +134,9 @@ class Upsampler:
         batch_tiles: how many tiles run together (lowered automatically on out-of-memory).
         channels_last: run convs in NHWC (default: on CUDA only; on CPU the RRDB fast path is NCHW).
         winograd: run RRDBNet / SRVGGNetCompact on the CPU in float32 through Winograd F(4,3)
-            convolutions (about 2x faster; equal to direct conv up to float rounding). ``None`` (default): whenever the
-            compiled kernels are available; ``False``: direct convs, bit-identical to BasicSR.
+            convolutions (about 2x faster; equal to direct conv up to float rounding). ``None``
+            (default): whenever the compiled kernels are available; ``False``: direct convs,
+            bit-identical to BasicSR.
         alpha_upsampler: 'realesrgan' (run alpha through the model) or a cv2 resize mode.
         premultiply_alpha: premultiply colour by alpha before upscaling and divide after.
     """
@@ -245,7 +246,7 @@ class Upsampler:
         while True:
             try:
                 return self._run_tiled(x, tile, batch)
-            except (torch.OutOfMemoryError, RuntimeError) as err:
+            except RuntimeError as err:  # torch.OutOfMemoryError is one too
                 if not is_out_of_memory(err):
                     raise
                 self._release_scratch()
