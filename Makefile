@@ -19,7 +19,7 @@ $(STAMP): setup.py $(CONSTRAINTS)
 	$(PIP) install -c $(CONSTRAINTS) addict future lmdb numpy opencv-python Pillow pyyaml requests scikit-image scipy tqdm yapf tb-nightly
 	$(PIP) install -c $(CONSTRAINTS) --no-build-isolation --no-deps basicsr==1.4.2
 	$(PIP) install -c $(CONSTRAINTS) --no-build-isolation -e '.[$(EXTRAS)]'
-	$(PY) -c "import realesrgan_plugin, basicsr, mmengine"
+	$(PY) -c "import realesrgan_plugin.basicsr, realesrgan_plugin.mmengine, basicsr, mmengine"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -143,8 +143,8 @@ def official_worker(args) -> None:
 def ours_worker(args) -> None:
     import random
 
-    from realesrgan_plugin.data.realesrgan_dataset import RealESRGANDataset
-    from realesrgan_plugin.degradations import RealESRGANSynthesis, TrainingPairPool, USMSharp
+    from realesrgan_plugin.basicsr.data.realesrgan_dataset import RealESRGANDataset
+    from realesrgan_plugin.core.degradations import RealESRGANSynthesis, TrainingPairPool, USMSharp
 
     import torch
 

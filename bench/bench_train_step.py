@@ -189,7 +189,7 @@ def build_official(opt: dict, device: str):
 
 def build_ours(opt: dict, workdir: str):
     sys.path.insert(0, str(REPO))
-    import realesrgan_plugin  # noqa: F401
+    import realesrgan_plugin.basicsr  # noqa: F401  (compat + BasicSR registration before basicsr)
 
     import torch
     import torchvision

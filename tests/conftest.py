@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import realesrgan_plugin  # noqa: F401  (compat before any basicsr import in tests)
+import realesrgan_plugin.basicsr  # noqa: F401  (compat + BasicSR registration before basicsr)
 
 import numpy as np
 import pytest

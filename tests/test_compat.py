@@ -2,14 +2,15 @@ import collections
 import subprocess
 import sys
 
-from realesrgan_plugin.compat import normalize_local_rank_args, safe_torch_load
+from realesrgan_plugin.core.checkpoint import safe_torch_load
+from realesrgan_plugin.core.dist import normalize_local_rank_args
 
 import pytest
 import torch
 
 
 def test_plugin_and_basicsr_import_in_fresh_process():
-    code = 'import realesrgan_plugin, basicsr, basicsr.data.degradations; print(basicsr.__version__)'
+    code = 'import realesrgan_plugin.basicsr, basicsr, basicsr.data.degradations; print(basicsr.__version__)'
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == '1.4.2'
 

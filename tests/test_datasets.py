@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import random
 
-from realesrgan_plugin.data.image_store import lmdb_key
-from realesrgan_plugin.data.realesrgan_dataset import RealESRGANDataset
-from realesrgan_plugin.data.realesrgan_paired_dataset import RealESRGANPairedDataset
-from realesrgan_plugin.utils.img_io import ImageReadError, encode_image, write_image
+from realesrgan_plugin.basicsr.data.image_store import lmdb_key
+from realesrgan_plugin.basicsr.data.realesrgan_dataset import RealESRGANDataset
+from realesrgan_plugin.basicsr.data.realesrgan_paired_dataset import RealESRGANPairedDataset
+from realesrgan_plugin.core.img_io import ImageReadError, encode_image, write_image
 
 import cv2
 import lmdb

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-import realesrgan_plugin.degradations.synthesis as synthesis_module
-from realesrgan_plugin.degradations import (
+import realesrgan_plugin.core.degradations.synthesis as synthesis_module
+from realesrgan_plugin.core.degradations import (
     KERNEL_TYPES,
     KernelSettings,
     RealESRGANSynthesis,
@@ -25,9 +25,9 @@ from realesrgan_plugin.degradations import (
     settings_from_options,
     sinc_kernels,
 )
-from realesrgan_plugin.degradations.filters import kernel_radii
-from realesrgan_plugin.degradations.noise import to_gray
-from realesrgan_plugin.utils.img_io import read_image, write_image
+from realesrgan_plugin.core.degradations.filters import kernel_radii
+from realesrgan_plugin.core.degradations.noise import to_gray
+from realesrgan_plugin.core.img_io import read_image, write_image
 
 import cv2
 import numpy as np

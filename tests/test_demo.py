@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 
-import realesrgan_plugin  # noqa: F401
+import realesrgan_plugin.basicsr  # noqa: F401  (compat + BasicSR registration before basicsr)
+from realesrgan_plugin.core.img_io import read_image
 from realesrgan_plugin.demo.evaluate import evaluate_photo, zoom
 from realesrgan_plugin.demo.photos import HELD_OUT_PHOTOS, TRAIN_PHOTOS, load_photo, write_photos
 from realesrgan_plugin.demo.pipeline import (
@@ -24,7 +25,6 @@ from realesrgan_plugin.demo.report import (
     read_training_log,
     stack_rows,
 )
-from realesrgan_plugin.utils.img_io import read_image
 
 import cv2
 import numpy as np

@@ -1,7 +1,7 @@
 import os
 import tempfile
 
-from realesrgan_plugin.utils.img_io import (
+from realesrgan_plugin.core.img_io import (
     TEMP_SUFFIX,
     ImageReadError,
     from_float32,

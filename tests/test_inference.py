@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import realesrgan_plugin  # noqa: F401
+import realesrgan_plugin.basicsr  # noqa: F401  (compat + BasicSR registration before basicsr)
 from realesrgan_plugin.archs.srvgg_arch import SRVGGNetCompact
 from realesrgan_plugin.inference import (
     InputImageError,

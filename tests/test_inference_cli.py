@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 
-import realesrgan_plugin  # noqa: F401
+import realesrgan_plugin.basicsr  # noqa: F401  (compat + BasicSR registration before basicsr)
 from realesrgan_plugin.archs.srvgg_arch import SRVGGNetCompact
+from realesrgan_plugin.core.img_io import read_image, write_image
 from realesrgan_plugin.inference.cli import main, output_path
-from realesrgan_plugin.utils.img_io import read_image, write_image
 
 import numpy as np
 import pytest

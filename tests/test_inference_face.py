@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
-import realesrgan_plugin  # noqa: F401
+import realesrgan_plugin.basicsr  # noqa: F401  (compat + BasicSR registration before basicsr)
 from realesrgan_plugin.archs.srvgg_arch import SRVGGNetCompact
 from realesrgan_plugin.inference import Upsampler
 from realesrgan_plugin.inference.face import (

@@ -12,7 +12,8 @@ import textwrap
 from collections import OrderedDict
 from pathlib import Path
 
-import realesrgan_plugin  # noqa: F401
+import realesrgan_plugin.basicsr  # noqa: F401  (compat + BasicSR registration before basicsr)
+from realesrgan_plugin.core.img_io import write_image
 from realesrgan_plugin.mmengine.checkpoint import (
     _history_buffer_statistic,
     convert,
@@ -26,7 +27,6 @@ from realesrgan_plugin.mmengine.checkpoint import (
 from realesrgan_plugin.mmengine.registry import DATASETS, MODELS
 from realesrgan_plugin.mmengine.runner import RealESRGANRunner, _slurm_env_to_torch_env
 from realesrgan_plugin.mmengine.train import main as train_main
-from realesrgan_plugin.utils.img_io import write_image
 
 import cv2
 import numpy as np
@@ -164,7 +164,7 @@ def test_default_scope_alone_finds_the_plugin(tmp_path):
 @pytest.mark.parametrize('stage', ['realesrnet', 'realesrgan'])
 def test_x4plus_configs_equal_the_basicsr_option_files(stage):
     """Degradations, kernels, networks, losses, optimisers and schedule match options/train_<stage>_x4plus.yml."""
-    from realesrgan_plugin.degradations import settings_from_options
+    from realesrgan_plugin.core.degradations import settings_from_options
 
     yml = yaml.safe_load((REPO / 'options' / f'train_{stage}_x4plus.yml').read_text())
     cfg = Config.fromfile(str(CONFIGS / f'{stage}_x4plus.py'))
@@ -277,7 +277,7 @@ DIST_DRIVER = """
 import sys, json, os
 import torch, torch.distributed as dist
 from realesrgan_plugin.mmengine.train import build_config, build_runner, parse_args
-from realesrgan_plugin.utils.dist import shutdown_distributed
+from realesrgan_plugin.core.dist import shutdown_distributed
 runner = build_runner(build_config(parse_args(sys.argv[1:])))
 runner.train()
 model = runner.model.module

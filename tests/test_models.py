@@ -6,17 +6,17 @@ import copy
 import random
 from pathlib import Path
 
-import realesrgan_plugin  # noqa: F401
-from realesrgan_plugin.data.seeded_sampler import SeededDataset, SeededSampler
-from realesrgan_plugin.losses import PerceptualLoss, VGGWeightsMissingError
-from realesrgan_plugin.models.training_steps import ema_update
-from realesrgan_plugin.utils.checkpoint import (
+import realesrgan_plugin.basicsr  # noqa: F401  (compat + BasicSR registration before basicsr)
+from realesrgan_plugin.basicsr.data.seeded_sampler import SeededDataset, SeededSampler
+from realesrgan_plugin.core.checkpoint import (
     atomic_torch_save,
     capture_rng_state,
     find_latest_training_state,
     remove_stale_temp_files,
     restore_rng_state,
 )
+from realesrgan_plugin.core.training_steps import ema_update
+from realesrgan_plugin.losses import PerceptualLoss, VGGWeightsMissingError
 
 import numpy as np
 import pytest
@@ -108,7 +108,7 @@ def test_latest_training_state_ignores_partial_writes(tmp_path):
 
 
 def test_rng_state_round_trips_through_a_safe_checkpoint(tmp_path):
-    from realesrgan_plugin.compat import safe_torch_load
+    from realesrgan_plugin.core.checkpoint import safe_torch_load
 
     random.seed(1), np.random.seed(2), torch.manual_seed(3)
     atomic_torch_save(capture_rng_state(), tmp_path / 'rng.pth')

@@ -9,9 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import realesrgan_plugin  # noqa: F401
+import realesrgan_plugin.basicsr  # noqa: F401  (compat + BasicSR registration before basicsr)
 from realesrgan_plugin.archs.srvgg_arch import SRVGGNetCompact
-from realesrgan_plugin.export import export_pth_to_onnx, load_generator, param_key_for
+from realesrgan_plugin.inference.onnx_export import export_pth_to_onnx, load_generator, param_key_for
 
 import numpy as np
 import onnx

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import realesrgan_plugin  # noqa: F401
-from realesrgan_plugin.utils.img_io import write_image
+import realesrgan_plugin.basicsr  # noqa: F401  (compat + BasicSR registration before basicsr)
+from realesrgan_plugin.core.img_io import write_image
 
 import numpy as np
 import pytest

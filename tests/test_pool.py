@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from realesrgan_plugin.degradations import TrainingPairPool
+from realesrgan_plugin.core.degradations import TrainingPairPool
 
 import pytest
 import torch

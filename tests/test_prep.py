@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from realesrgan_plugin.core.img_io import decode_image, read_image, write_image
 from realesrgan_plugin.prep import (
     create_lmdb,
     extract_subimages,
@@ -25,7 +26,6 @@ from realesrgan_plugin.prep import (
 )
 from realesrgan_plugin.prep.lmdb_writer import read_lmdb_images
 from realesrgan_plugin.prep.subimages import journal_path
-from realesrgan_plugin.utils.img_io import decode_image, read_image, write_image
 
 import cv2
 import lmdb

@@ -2,7 +2,7 @@ import importlib.util
 import subprocess
 import sys
 
-from realesrgan_plugin.registry import RegistryConflictError, register_official
+from realesrgan_plugin.core.registration import RegistryConflictError, register_official
 
 import pytest
 from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, MODEL_REGISTRY, Registry
@@ -64,14 +64,14 @@ def test_reregistering_the_same_class_is_allowed():
 
 
 def test_official_realesrgan_package_in_same_process_is_reported():
-    """If the official realesrgan package registered first, importing the plugin says so."""
+    """If the official realesrgan package registered first, importing the plugin's BasicSR adapter says so."""
     if importlib.util.find_spec('realesrgan') is None:  # never import it here: it would register
         pytest.skip('official realesrgan package (bench extra) not installed')
     code = (
         'import sys, importlib; '
         "sys.modules['torchvision.transforms.functional_tensor'] = "
         "importlib.import_module('torchvision.transforms._functional_tensor'); "
-        'import realesrgan; import realesrgan_plugin'
+        'import realesrgan; import realesrgan_plugin.basicsr'
     )
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert out.returncode != 0

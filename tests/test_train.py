@@ -16,8 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-import realesrgan_plugin  # noqa: F401
-from realesrgan_plugin.utils.img_io import write_image
+import realesrgan_plugin.basicsr  # noqa: F401  (compat + BasicSR registration before basicsr)
+from realesrgan_plugin.core.img_io import write_image
 
 import cv2
 import numpy as np

@@ -11,9 +11,9 @@ import textwrap
 from fractions import Fraction
 from pathlib import Path
 
-import realesrgan_plugin  # noqa: F401
+import realesrgan_plugin.basicsr  # noqa: F401  (compat + BasicSR registration before basicsr)
 from realesrgan_plugin.archs.srvgg_arch import SRVGGNetCompact
-from realesrgan_plugin.video import VideoError, main, upscale_video
+from realesrgan_plugin.inference.video import VideoError, main, upscale_video
 
 import av
 import cv2
@@ -134,7 +134,7 @@ def test_failure_midway_leaves_existing_output_untouched_and_no_partial(clip, tm
 SLOW_RUN = textwrap.dedent(
     """
     import sys, time, cv2
-    from realesrgan_plugin.video import main
+    from realesrgan_plugin.inference.video import main
     def slow(img):
         print('frame', flush=True)
         time.sleep(0.3)

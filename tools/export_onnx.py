@@ -15,7 +15,7 @@ import argparse
 import json
 import sys
 
-from realesrgan_plugin.export.onnx_export import DEFAULT_OPSET, PARAMS_KEYS, export_pth_to_onnx
+from realesrgan_plugin.inference.onnx_export import DEFAULT_OPSET, PARAMS_KEYS, export_pth_to_onnx
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -9,8 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import realesrgan_plugin  # noqa: F401
-from realesrgan_plugin.utils.img_io import write_image
+from realesrgan_plugin.core.img_io import write_image
 
 import cv2
 import numpy as np

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from realesrgan_plugin.degradations.preview import preview_pairs
+from realesrgan_plugin.basicsr.preview import preview_pairs
 
 
 def main(argv=None) -> None:

@@ -7,7 +7,7 @@ match the official release files, so their state dicts load with ``strict=True``
 
 from __future__ import annotations
 
-from realesrgan_plugin.registry import register_official
+from realesrgan_plugin.core.registration import register_official
 
 import torch
 import torch.nn.functional as F

@@ -8,7 +8,7 @@ the official ``*_netD.pth`` release files.
 
 from __future__ import annotations
 
-from realesrgan_plugin.registry import register_official
+from realesrgan_plugin.core.registration import register_official
 
 import torch
 import torch.nn.functional as F

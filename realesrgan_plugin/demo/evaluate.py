@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from realesrgan_plugin.core.img_io import from_float32, to_float32
 from realesrgan_plugin.demo.report import comparison_row, image_metrics
-from realesrgan_plugin.utils.img_io import from_float32, to_float32
 
 import cv2
 import numpy as np
@@ -34,7 +34,7 @@ def synthesis_options(gt_size: int, scale: int = 4) -> dict:
 def degrade(gt: np.ndarray, gt_size: int, seed: int, scale: int = 4) -> tuple[np.ndarray, np.ndarray]:
     """Second-order Real-ESRGAN degradation of one BGR photo. Returns ``(lq, gt_crop)`` where
     ``gt_crop`` is the gt_size x gt_size region the LQ was made from."""
-    from realesrgan_plugin.degradations import RealESRGANSynthesis
+    from realesrgan_plugin.core.degradations import RealESRGANSynthesis
 
     synthesis = RealESRGANSynthesis.from_options(synthesis_options(gt_size, scale))
     source = bgr_to_tensor(gt)

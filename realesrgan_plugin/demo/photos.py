@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from realesrgan_plugin.utils.img_io import write_image
+from realesrgan_plugin.core.img_io import write_image
 
 import cv2
 import numpy as np

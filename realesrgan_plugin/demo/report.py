@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from realesrgan_plugin.utils.img_io import write_bytes_atomic, write_image
+from realesrgan_plugin.core.img_io import write_bytes_atomic, write_image
 
 import cv2
 import numpy as np

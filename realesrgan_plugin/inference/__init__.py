@@ -3,6 +3,9 @@
 ``model, scale = load_model('RealESRGAN_x4plus')``; ``Upsampler(model, scale).enhance(img)``.
 """
 
+from realesrgan_plugin import compat  # noqa: F401  (before anything imports basicsr)
+
+# isort: split
 from realesrgan_plugin.inference.loader import ModelNotAvailableError, load_model
 from realesrgan_plugin.inference.upsampler import InputImageError, Upsampler
 from realesrgan_plugin.inference.weights import WeightsError, detect_arch

@@ -12,9 +12,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from realesrgan_plugin.core.img_io import ImageReadError, is_image_file, read_image, write_image
 from realesrgan_plugin.inference import zoo
 from realesrgan_plugin.inference.upsampler import ALPHA_UPSAMPLERS
-from realesrgan_plugin.utils.img_io import ImageReadError, is_image_file, read_image, write_image
 
 EXIT_FAILED_ITEMS = 1
 

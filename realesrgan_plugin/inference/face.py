@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from realesrgan_plugin.core.img_io import max_value
 from realesrgan_plugin.inference import zoo
 from realesrgan_plugin.inference.upsampler import Upsampler
-from realesrgan_plugin.utils.img_io import max_value
 
 import cv2
 import numpy as np

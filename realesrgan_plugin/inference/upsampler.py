@@ -19,11 +19,11 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from realesrgan_plugin.core.img_io import max_value
 from realesrgan_plugin.inference import winograd as winograd_kernels
 from realesrgan_plugin.inference.fast_rrdb import FastRRDBNet, is_rrdbnet
 from realesrgan_plugin.inference.winograd_rrdb import WinogradRRDBNet
 from realesrgan_plugin.inference.winograd_srvgg import WinogradSRVGGNet, is_srvgg
-from realesrgan_plugin.utils.img_io import max_value
 
 import cv2
 import numpy as np

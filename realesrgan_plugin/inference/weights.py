@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from realesrgan_plugin.compat import safe_torch_load
+from realesrgan_plugin.core.checkpoint import safe_torch_load
 
 import torch
 from torch import nn

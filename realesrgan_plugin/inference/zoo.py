@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from realesrgan_plugin.utils.atomic import atomic_write
+from realesrgan_plugin.core.atomic import atomic_write
 
 CACHE_ENV = 'REALESRGAN_PLUGIN_CACHE'
 RELEASES = 'https://github.com/xinntao/Real-ESRGAN/releases/download'

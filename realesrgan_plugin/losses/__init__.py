@@ -1,5 +1,8 @@
 """Losses the Real-ESRGAN models build themselves (BasicSR's own are used for the rest)."""
 
+from realesrgan_plugin import compat  # noqa: F401  (before anything imports basicsr)
+
+# isort: split
 from realesrgan_plugin.losses.perceptual_loss import (
     PerceptualLoss,
     VGGFeatureExtractor,

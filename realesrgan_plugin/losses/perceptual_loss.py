@@ -13,7 +13,7 @@ import os
 from collections import OrderedDict
 from collections.abc import Mapping
 
-from realesrgan_plugin.compat import safe_torch_load
+from realesrgan_plugin.core.checkpoint import safe_torch_load
 from realesrgan_plugin.losses.vgg_weights import resolve_vgg_weights
 
 import torch

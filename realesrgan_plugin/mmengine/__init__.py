@@ -7,6 +7,9 @@ A thin adapter over the host-agnostic parts of the package. Its registries (scop
 Importing this package stays light: the model modules load on first use.
 """
 
+from realesrgan_plugin import compat  # noqa: F401  (before anything imports basicsr)
+
+# isort: split
 from realesrgan_plugin.mmengine.registry import (  # noqa: F401
     DATA_SAMPLERS,
     DATASETS,

@@ -8,7 +8,7 @@ identical state-dict keys.
 
 from __future__ import annotations
 
-import realesrgan_plugin  # noqa: F401  (compat + BasicSR registration first)
+import realesrgan_plugin.archs  # noqa: F401  (registers the plugin's archs in BasicSR)
 from realesrgan_plugin.mmengine.registry import MODELS
 
 from basicsr.utils.registry import ARCH_REGISTRY

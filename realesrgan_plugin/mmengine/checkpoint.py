@@ -30,8 +30,8 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from realesrgan_plugin.compat import SAFE_CHECKPOINT_GLOBALS, safe_torch_load
-from realesrgan_plugin.utils.img_io import write_bytes_atomic
+from realesrgan_plugin.core.checkpoint import SAFE_CHECKPOINT_GLOBALS, safe_torch_load
+from realesrgan_plugin.core.img_io import write_bytes_atomic
 
 import numpy as np
 import torch

@@ -2,10 +2,10 @@
 
 This is the MMEngine side of the "GPU synthesis" step: the dataset only loads HR crops
 (``{'gt': ...}``); here, on whatever device the model lives, each batch is degraded by the one
-:class:`~realesrgan_plugin.degradations.RealESRGANSynthesis`, passed through the
-:class:`~realesrgan_plugin.degradations.TrainingPairPool`, and handed to the model as
+:class:`~realesrgan_plugin.core.degradations.RealESRGANSynthesis`, passed through the
+:class:`~realesrgan_plugin.core.degradations.TrainingPairPool`, and handed to the model as
 ``inputs=lq`` and ``data_samples={'gt', 'gt_usm'}``. Paired batches (validation) pass through.
-The per-stage semantics are the BasicSR host's (:class:`~realesrgan_plugin.models.training_steps.TrainingPairMaker`).
+The per-stage semantics are the BasicSR host's (:class:`~realesrgan_plugin.core.training_steps.TrainingPairMaker`).
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import realesrgan_plugin  # noqa: F401
-from realesrgan_plugin.degradations import RealESRGANSynthesis, TrainingPairPool, USMSharp
+from realesrgan_plugin.core.degradations import RealESRGANSynthesis, TrainingPairPool, USMSharp
+from realesrgan_plugin.core.training_steps import TrainingPairMaker, kernels_from_batch
 from realesrgan_plugin.mmengine.registry import MODELS
-from realesrgan_plugin.models.training_steps import TrainingPairMaker, kernels_from_batch
 
 import torch
 from mmengine.dist import get_rank

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import realesrgan_plugin  # noqa: F401  (registers the plugin's datasets in BasicSR)
+import realesrgan_plugin.basicsr.data  # noqa: F401  (registers the plugin's datasets in BasicSR)
 from realesrgan_plugin.mmengine.registry import DATASETS
 
 from basicsr.utils.registry import DATASET_REGISTRY

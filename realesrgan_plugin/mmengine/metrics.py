@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import realesrgan_plugin  # noqa: F401  (compat before basicsr)
 from realesrgan_plugin.mmengine.registry import METRICS
 
 import numpy as np

@@ -3,7 +3,7 @@
 One iteration is the official one: the generator step (L1 + perceptual + GAN losses, the
 discriminator frozen) every ``net_d_iters`` iterations after ``net_d_init_iters``, then the
 discriminator step on real and fake as two backward passes, then the EMA update. The loss
-arithmetic and log keys are the BasicSR host's (:mod:`realesrgan_plugin.models.training_steps`).
+arithmetic and log keys are the BasicSR host's (:mod:`realesrgan_plugin.core.training_steps`).
 Optimisers come as an ``OptimWrapperDict`` with keys ``generator`` and ``discriminator``; under
 DDP use ``model_wrapper_cfg=dict(type='MMSeparateDistributedDataParallel')``.
 """
@@ -14,11 +14,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-import realesrgan_plugin  # noqa: F401
-from realesrgan_plugin.losses import build_training_loss
-from realesrgan_plugin.mmengine.realesrnet_model import DEFAULT_PIXEL_LOSS, RealESRNetModel, bare
-from realesrgan_plugin.mmengine.registry import MODELS
-from realesrgan_plugin.models.training_steps import (
+from realesrgan_plugin.core.training_steps import (
     discriminator_fake_loss,
     discriminator_real_loss,
     generator_gan_loss,
@@ -26,6 +22,9 @@ from realesrgan_plugin.models.training_steps import (
     pixel_and_perceptual_losses,
     updates_generator,
 )
+from realesrgan_plugin.losses import build_training_loss
+from realesrgan_plugin.mmengine.realesrnet_model import DEFAULT_PIXEL_LOSS, RealESRNetModel, bare
+from realesrgan_plugin.mmengine.registry import MODELS
 
 import torch
 from mmengine.logging import MessageHub

@@ -13,11 +13,10 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-import realesrgan_plugin  # noqa: F401
+from realesrgan_plugin.core.training_steps import LossTargets, ema_update, pixel_and_perceptual_losses
 from realesrgan_plugin.losses import build_training_loss
 from realesrgan_plugin.mmengine.checkpoint import discriminator_state, generator_state, load_checkpoint_file
 from realesrgan_plugin.mmengine.registry import MODELS
-from realesrgan_plugin.models.training_steps import LossTargets, ema_update, pixel_and_perceptual_losses
 
 import torch
 from mmengine.model import BaseModel, is_model_wrapper

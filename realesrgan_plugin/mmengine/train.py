@@ -16,10 +16,8 @@ import os.path as osp
 import sys
 from collections.abc import Sequence
 
-import realesrgan_plugin  # noqa: F401
-from realesrgan_plugin.compat import normalize_local_rank_args
+from realesrgan_plugin.core.dist import normalize_local_rank_args, shutdown_distributed
 from realesrgan_plugin.mmengine.runner import RealESRGANRunner
-from realesrgan_plugin.utils.dist import shutdown_distributed
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS

@@ -1,5 +1,5 @@
 """Dataset preparation: sub-images, meta-info files, multiscale DF2K and LMDB (the functions
-behind ``tools/*.py``). Every job reads with :mod:`realesrgan_plugin.utils.img_io`, writes
+behind ``tools/*.py``). Every job reads with :mod:`realesrgan_plugin.core.img_io`, writes
 atomically, skips finished work when re-run and reports bad files instead of stopping."""
 
 from realesrgan_plugin.prep.batch import BatchReport, list_images

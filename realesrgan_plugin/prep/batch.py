@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from multiprocessing import Pool
 from typing import TextIO, TypeVar
 
-from realesrgan_plugin.utils.img_io import is_image_file
+from realesrgan_plugin.core.img_io import is_image_file
 
 from tqdm import tqdm
 

@@ -19,8 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from realesrgan_plugin.prep.batch import BatchReport, list_images, run_pool
-from realesrgan_plugin.utils.img_io import (
+from realesrgan_plugin.core.img_io import (
     ImageReadError,
     decode_image,
     encode_image,
@@ -28,8 +27,9 @@ from realesrgan_plugin.utils.img_io import (
     read_image,
     write_bytes_atomic,
 )
-from realesrgan_plugin.utils.lmdb_env import close_readonly_env, readonly_env
-from realesrgan_plugin.utils.meta_info import LMDB_META_LINE, lmdb_key, relpaths_from_meta_info
+from realesrgan_plugin.core.lmdb_env import close_readonly_env, readonly_env
+from realesrgan_plugin.core.meta_info import LMDB_META_LINE, lmdb_key, relpaths_from_meta_info
+from realesrgan_plugin.prep.batch import BatchReport, list_images, run_pool
 
 import lmdb
 

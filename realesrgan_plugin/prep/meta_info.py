@@ -13,8 +13,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from realesrgan_plugin.core.img_io import ImageReadError, read_image, write_bytes_atomic
 from realesrgan_plugin.prep.batch import BatchReport, list_images, run_pool
-from realesrgan_plugin.utils.img_io import ImageReadError, read_image, write_bytes_atomic
 
 PAIR_SEPARATOR = ', '
 _SCALE_SUFFIX = re.compile(r'x(2|3|4|8)$')

@@ -16,8 +16,8 @@ import os
 from dataclasses import dataclass
 from functools import partial
 
+from realesrgan_plugin.core.img_io import ImageReadError, png_params, read_image, remove_stale_temp_files, write_image
 from realesrgan_plugin.prep.batch import BatchReport, list_images, refuse_same_folder, run_pool
-from realesrgan_plugin.utils.img_io import ImageReadError, png_params, read_image, remove_stale_temp_files, write_image
 
 import cv2
 import numpy as np

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from realesrgan_plugin.basicsr.models.training_runtime import TrainingRuntimeMixin
+from realesrgan_plugin.core.registration import register_official
+from realesrgan_plugin.core.training_steps import LossTargets, pixel_and_perceptual_losses
 from realesrgan_plugin.losses import build_optional_loss
-from realesrgan_plugin.models.training_runtime import TrainingRuntimeMixin
-from realesrgan_plugin.models.training_steps import LossTargets, pixel_and_perceptual_losses
-from realesrgan_plugin.registry import register_official
 
 from basicsr.archs import build_network
 from basicsr.models.sr_model import SRModel
@@ -18,7 +18,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 @register_official(MODEL_REGISTRY)
 class RealESRNetModel(TrainingRuntimeMixin, SRModel):
     """Options as the official: ``gt_usm`` (sharpen the target before degrading it), the degradation
-    keys read by :class:`~realesrgan_plugin.degradations.RealESRGANSynthesis`, ``queue_size``,
+    keys read by :class:`~realesrgan_plugin.core.degradations.RealESRGANSynthesis`, ``queue_size``,
     ``high_order_degradation`` (False = paired ``lq``/``gt`` data), ``train.ema_decay``; plus
     ``amp: bf16|fp16`` and ``channels_last``. Logs ``l_pix`` (and ``l_percep``/``l_style``)."""
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import random
 
-from realesrgan_plugin.data.image_store import RobustReader, augment, decode_rgb, list_names, make_store
-from realesrgan_plugin.degradations.synthesis import random_kernels, settings_from_options
-from realesrgan_plugin.registry import register_official
+from realesrgan_plugin.basicsr.data.image_store import RobustReader, augment, decode_rgb, list_names, make_store
+from realesrgan_plugin.core.degradations.synthesis import random_kernels, settings_from_options
+from realesrgan_plugin.core.registration import register_official
 
 import cv2
 import numpy as np

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from realesrgan_plugin.degradations.filters import USMSharp
-from realesrgan_plugin.degradations.synthesis import RealESRGANSynthesis, dump_pairs
+from realesrgan_plugin.core.degradations.filters import USMSharp
+from realesrgan_plugin.core.degradations.synthesis import RealESRGANSynthesis, dump_pairs
 
 import numpy as np
 import torch
@@ -39,8 +39,8 @@ def preview_pairs(
     """Write ``count`` pairs for a BasicSR option dict (its ``datasets.train`` is read); return the sheet path."""
     import random
 
-    from realesrgan_plugin.data.realesrgan_dataset import RealESRGANDataset
-    from realesrgan_plugin.utils.img_io import write_image
+    from realesrgan_plugin.basicsr.data.realesrgan_dataset import RealESRGANDataset
+    from realesrgan_plugin.core.img_io import write_image
 
     random.seed(seed)
     torch.manual_seed(seed)

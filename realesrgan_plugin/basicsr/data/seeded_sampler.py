@@ -13,7 +13,7 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from realesrgan_plugin.utils.checkpoint import preserved_rng_state
+from realesrgan_plugin.core.checkpoint import preserved_rng_state
 
 import numpy as np
 import torch

@@ -13,17 +13,16 @@ from collections.abc import Mapping
 from os import path as osp
 from typing import Any
 
-from realesrgan_plugin.compat import safe_torch_load
-from realesrgan_plugin.degradations import RealESRGANSynthesis, TrainingPairPool, USMSharp
-from realesrgan_plugin.models.training_steps import (
+from realesrgan_plugin.core.checkpoint import atomic_torch_save, capture_rng_state, restore_rng_state, safe_torch_load
+from realesrgan_plugin.core.degradations import RealESRGANSynthesis, TrainingPairPool, USMSharp
+from realesrgan_plugin.core.dist import barrier, is_distributed, training_device
+from realesrgan_plugin.core.training_steps import (
     TrainingPairMaker,
     amp_dtype,
     autocast,
     ema_update,
     kernels_from_batch,
 )
-from realesrgan_plugin.utils.checkpoint import atomic_torch_save, capture_rng_state, restore_rng_state
-from realesrgan_plugin.utils.dist import barrier, is_distributed, training_device
 
 import torch
 import torch.distributed as dist

@@ -11,7 +11,7 @@ import os
 import re
 from pathlib import Path
 
-from realesrgan_plugin.utils.atomic import atomic_write
+from realesrgan_plugin.core.atomic import atomic_write
 
 import cv2
 import numpy as np

@@ -20,10 +20,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from realesrgan_plugin.degradations.filters import RESIZE_MODES, filter2d, resize
-from realesrgan_plugin.degradations.jpeg import jpeg_compress
-from realesrgan_plugin.degradations.kernels import KernelSettings, random_blur_kernels, random_final_sinc_kernels
-from realesrgan_plugin.degradations.noise import add_noise
+from realesrgan_plugin.core.degradations.filters import RESIZE_MODES, filter2d, resize
+from realesrgan_plugin.core.degradations.jpeg import jpeg_compress
+from realesrgan_plugin.core.degradations.kernels import KernelSettings, random_blur_kernels, random_final_sinc_kernels
+from realesrgan_plugin.core.degradations.noise import add_noise
 
 import numpy as np
 import torch
@@ -332,7 +332,7 @@ def _to_bgr_uint8(img: torch.Tensor) -> np.ndarray:
 
 def dump_pairs(lq: torch.Tensor, gt: torch.Tensor, folder: str | Path, start: int = 0, limit: int | None = None) -> int:
     """Write ``NNNNNN_lq.png`` / ``NNNNNN_gt.png`` for up to ``limit`` pairs; returns how many were written."""
-    from realesrgan_plugin.utils.img_io import write_image
+    from realesrgan_plugin.core.img_io import write_image
 
     folder = Path(folder)
     count = lq.shape[0] if limit is None else min(limit, lq.shape[0])

@@ -6,15 +6,16 @@ a run killed at any moment leaves either the old file or the new one, never half
 
 from __future__ import annotations
 
+import collections
 import os
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from realesrgan_plugin.utils.atomic import atomic_write
+from realesrgan_plugin.core.atomic import atomic_write
 
 import numpy as np
 import torch
@@ -100,3 +101,23 @@ def remove_stale_temp_files(folder: str | os.PathLike) -> list[Path]:
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
+
+
+# Plain Python types found in BasicSR/MMEngine training states that torch's safe loader
+# does not allow by default. Each one is data, not code.
+SAFE_CHECKPOINT_GLOBALS: list[Any] = [collections.Counter, collections.OrderedDict, collections.defaultdict]
+
+
+def safe_torch_load(path: str | os.PathLike, map_location: Any = 'cpu', extra_safe_globals: Iterable[Any] = ()) -> Any:
+    """``torch.load`` with ``weights_only=True`` (no arbitrary code from a checkpoint), allowing only
+    the plain container types training states are known to hold.
+
+    Raises a ``RuntimeError`` that names the file when it cannot be read safely."""
+    allowed = SAFE_CHECKPOINT_GLOBALS + list(extra_safe_globals)
+    try:
+        with torch.serialization.safe_globals(allowed):
+            return torch.load(os.fspath(path), map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as err:  # torch raises UnpicklingError, RuntimeError, EOFError...
+        raise RuntimeError(f'Cannot load checkpoint {os.fspath(path)!r} safely: {err}') from err

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import os
 import subprocess
+from collections.abc import Sequence
 
 import torch
 import torch.distributed as dist
@@ -103,3 +104,17 @@ def assert_replicas_in_sync(named_nets: dict) -> dict[str, str]:
         if len(set(values.values())) != 1:
             raise RuntimeError(f'Network {name} differs between ranks: {values}')
     return digests
+
+
+def normalize_local_rank_args(argv: Sequence[str]) -> list[str]:
+    """torch.distributed launchers pass ``--local-rank`` (dash); BasicSR's argparse only knows
+    ``--local_rank``. Return argv with the dashed spelling rewritten, both ``=N`` and ``N`` forms."""
+    out = []
+    for arg in argv:
+        if arg == '--local-rank':
+            out.append('--local_rank')
+        elif arg.startswith('--local-rank='):
+            out.append('--local_rank=' + arg.split('=', 1)[1])
+        else:
+            out.append(arg)
+    return out

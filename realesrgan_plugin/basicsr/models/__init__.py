@@ -2,6 +2,6 @@
 
 from pathlib import Path
 
-from realesrgan_plugin.utils.autoimport import import_modules_with_suffix
+from realesrgan_plugin.core.autoimport import import_modules_with_suffix
 
 __all__ = import_modules_with_suffix(__name__, Path(__file__).parent, 'model')

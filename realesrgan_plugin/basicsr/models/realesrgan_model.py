@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from realesrgan_plugin.losses import build_optional_loss
-from realesrgan_plugin.models.realesrnet_model import RealESRNetModel
-from realesrgan_plugin.models.training_steps import (
+from realesrgan_plugin.basicsr.models.realesrnet_model import RealESRNetModel
+from realesrgan_plugin.core.registration import register_official
+from realesrgan_plugin.core.training_steps import (
     discriminator_fake_loss,
     discriminator_real_loss,
     generator_gan_loss,
@@ -14,7 +14,7 @@ from realesrgan_plugin.models.training_steps import (
     pixel_and_perceptual_losses,
     updates_generator,
 )
-from realesrgan_plugin.registry import register_official
+from realesrgan_plugin.losses import build_optional_loss
 
 from basicsr.archs import build_network
 from basicsr.utils.registry import MODEL_REGISTRY

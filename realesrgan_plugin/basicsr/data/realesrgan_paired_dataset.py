@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import random
 
-from realesrgan_plugin.data.image_store import (
+from realesrgan_plugin.basicsr.data.image_store import (
     LmdbStore,
     RobustReader,
     augment,
@@ -24,7 +24,7 @@ from realesrgan_plugin.data.image_store import (
     make_store,
     scan_images,
 )
-from realesrgan_plugin.registry import register_official
+from realesrgan_plugin.core.registration import register_official
 
 import numpy as np
 import torch

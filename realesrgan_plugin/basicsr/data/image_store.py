@@ -3,7 +3,7 @@
 Shared by the Real-ESRGAN datasets. LMDB layout (see DEVELOPERS.md): the key of an image is
 its relative path with the LAST extension removed (``a.b.png`` -> ``a.b``; the official code
 used ``split('.')[0]`` and broke dotted names); ``meta_info.txt`` lines are
-``<relpath-with-ext> (h,w,c) <level>``. Bytes are decoded by ``realesrgan_plugin.utils.img_io``.
+``<relpath-with-ext> (h,w,c) <level>``. Bytes are decoded by ``realesrgan_plugin.core.img_io``.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from realesrgan_plugin.utils.img_io import ImageReadError, decode_image, is_image_file, to_float32
-from realesrgan_plugin.utils.lmdb_env import readonly_env
-from realesrgan_plugin.utils.meta_info import lmdb_key, relpaths_from_meta_info
+from realesrgan_plugin.core.img_io import ImageReadError, decode_image, is_image_file, to_float32
+from realesrgan_plugin.core.lmdb_env import readonly_env
+from realesrgan_plugin.core.meta_info import lmdb_key, relpaths_from_meta_info
 
 import numpy as np
 

@@ -4,9 +4,9 @@ Used by the BasicSR models, the MMEngine adapter and the tools alike; pure torch
 any device. See ``docs/synthesis.md`` for the options and the differences from the official code.
 """
 
-from realesrgan_plugin.degradations.filters import USMSharp, filter2d, gaussian_taps, resize, separable_filter
-from realesrgan_plugin.degradations.jpeg import DiffJPEG, jpeg_compress, quality_to_factor
-from realesrgan_plugin.degradations.kernels import (
+from realesrgan_plugin.core.degradations.filters import USMSharp, filter2d, gaussian_taps, resize, separable_filter
+from realesrgan_plugin.core.degradations.jpeg import DiffJPEG, jpeg_compress, quality_to_factor
+from realesrgan_plugin.core.degradations.kernels import (
     KERNEL_TYPES,
     KernelSettings,
     gaussian_kernels,
@@ -16,9 +16,9 @@ from realesrgan_plugin.degradations.kernels import (
     random_final_sinc_kernels,
     sinc_kernels,
 )
-from realesrgan_plugin.degradations.noise import add_noise, count_levels, gaussian_noise, poisson_noise
-from realesrgan_plugin.degradations.pool import TrainingPairPool
-from realesrgan_plugin.degradations.synthesis import (
+from realesrgan_plugin.core.degradations.noise import add_noise, count_levels, gaussian_noise, poisson_noise
+from realesrgan_plugin.core.degradations.pool import TrainingPairPool
+from realesrgan_plugin.core.degradations.synthesis import (
     DegradationSettings,
     RealESRGANSynthesis,
     dump_pairs,

@@ -21,7 +21,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from realesrgan_plugin.utils.atomic import default_file_mode
+from realesrgan_plugin.core.atomic import default_file_mode
 
 import av
 import numpy as np

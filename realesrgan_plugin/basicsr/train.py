@@ -1,0 +1,299 @@
+"""Training entry: ``realesrgan-train -opt FILE.yml`` / ``python -m realesrgan_plugin.train -opt FILE.yml``.
+
+BasicSR's runner, rebuilt from BasicSR's own parts (option parsing, dataset/dataloader/model
+builders, loggers, MessageLogger, validation) with what its ``train_pipeline`` lacks:
+
+* ``--launcher pytorch`` under torchrun with ``--local-rank`` or ``LOCAL_RANK``, on GPUs (NCCL) or
+  CPUs (gloo);
+* ``--auto_resume`` looks in the experiment's own folder (``<root>/experiments/<name>``), and a
+  resumed run continues bit for bit: training data is a function of (seed, epoch, position), and the
+  training state holds every random state, the synthesis generator and the pair pool;
+* checkpoints written atomically, the ``.state`` file last;
+* validation sharded over all ranks and run without touching the training random streams.
+
+Experiments go under ``--root_path`` (default: the current directory), as with BasicSR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from contextlib import contextmanager
+from os import path as osp
+from typing import Any
+
+from realesrgan_plugin.basicsr.data.seeded_sampler import SeededDataset, SeededSampler
+from realesrgan_plugin.core.checkpoint import (
+    find_latest_training_state,
+    preserved_rng_state,
+    remove_stale_temp_files,
+    safe_torch_load,
+)
+from realesrgan_plugin.core.dist import (
+    assert_replicas_in_sync,
+    init_distributed,
+    normalize_local_rank_args,
+    shutdown_distributed,
+    training_device,
+)
+
+import basicsr.utils.options as basicsr_options
+import torch
+from basicsr.data import build_dataloader, build_dataset
+from basicsr.data.prefetch_dataloader import CPUPrefetcher, CUDAPrefetcher
+from basicsr.models import build_model
+from basicsr.train import init_tb_loggers
+from basicsr.utils import (
+    AvgTimer,
+    MessageLogger,
+    check_resume,
+    get_env_info,
+    get_root_logger,
+    get_time_str,
+    make_exp_dirs,
+    mkdir_and_rename,
+)
+from basicsr.utils.options import copy_opt_file, dict2str
+
+
+@contextmanager
+def _basicsr_argv(argv: list[str]):
+    """BasicSR's ``parse_options`` reads ``sys.argv`` and starts the process group with its own
+    ``init_dist`` (NCCL + CUDA only); run it on ``argv`` with ours instead."""
+    saved_argv, saved_init = sys.argv, basicsr_options.init_dist
+    sys.argv = [saved_argv[0], *argv]
+    basicsr_options.init_dist = init_distributed
+    try:
+        yield
+    finally:
+        sys.argv, basicsr_options.init_dist = saved_argv, saved_init
+
+
+def parse_training_options(argv: Sequence[str]) -> tuple[dict, argparse.Namespace, str]:
+    """BasicSR's options plus ``--root_path``; returns (opt, basicsr args, root path)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument('--root_path', default=os.getcwd())
+    ours, rest = pre.parse_known_args(normalize_local_rank_args(list(argv)))
+    root_path = osp.abspath(ours.root_path)
+    with _basicsr_argv(rest):
+        opt, args = basicsr_options.parse_options(root_path, is_train=True)
+    opt['root_path'] = root_path
+    if opt['num_gpu'] != 0 and not torch.cuda.is_available():
+        # BasicSR multiplies batch size and workers by num_gpu when not distributed: on a machine
+        # without CUDA, an official file's ``num_gpu: 4`` must mean one CPU process, as written per GPU.
+        print(f'num_gpu: {opt["num_gpu"]} but no CUDA device: training on the CPU (num_gpu: 0).', flush=True)
+        opt['num_gpu'] = 0
+    if opt.get('dist') and opt.get('dist_params', {}).get('backend') == 'nccl' and not torch.cuda.is_available():
+        opt['dist_params']['backend'] = 'gloo'  # what actually runs; keeps the saved options honest
+    return opt, args, root_path
+
+
+def set_cudnn_mode(deterministic: bool) -> None:
+    """cuDNN autotuning (BasicSR's default, fastest) or deterministic kernels (``deterministic: true``),
+    which bit-exact resume on a GPU needs; on CPU training is deterministic either way."""
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cudnn.deterministic = deterministic
+    if deterministic:
+        os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def load_resume_state(opt: dict) -> dict | None:
+    """The training state to continue from: the newest complete ``<iter>.state`` of this experiment
+    with ``--auto_resume``, else ``path.resume_state``; loaded safely onto the training device."""
+    path = None
+    if opt['auto_resume']:
+        latest = find_latest_training_state(opt['path']['training_states'])
+        if latest is not None:
+            path = str(latest)
+            opt['path']['resume_state'] = path
+    elif opt['path'].get('resume_state'):
+        path = opt['path']['resume_state']
+    if path is None:
+        return None
+    if opt['rank'] == 0:
+        for folder in (opt['path']['models'], opt['path']['training_states']):
+            remove_stale_temp_files(folder)
+    state = safe_torch_load(path, map_location=training_device(opt['num_gpu']))
+    check_resume(opt, state['iter'])
+    return state
+
+
+def build_train_loader(opt: dict, logger: logging.Logger) -> tuple[Any, SeededSampler, int]:
+    """Train dataset wrapped so each sample is seeded by its place in the run; returns (loader,
+    sampler, batches per epoch)."""
+    dataset_opt = opt['datasets']['train']
+    ratio = dataset_opt.get('dataset_enlarge_ratio', 1)
+    dataset = build_dataset(dataset_opt)
+    sampler = SeededSampler(dataset, opt['world_size'], opt['rank'], ratio, seed=int(opt['manual_seed']))
+    loader = build_dataloader(
+        SeededDataset(dataset),
+        dataset_opt,
+        num_gpu=opt['num_gpu'],
+        dist=opt['dist'],
+        sampler=sampler,
+        seed=opt['manual_seed'],
+    )
+    if dataset_opt.get('prefetch_mode') == 'cpu' and loader.num_workers == 0:
+        logger.warning(
+            'prefetch_mode: cpu with num_worker_per_gpu: 0 loads samples in a background thread that shares the '
+            'global random state with training: runs are not reproducible. Use workers or prefetch_mode: ~.'
+        )
+    batches_per_epoch = len(sampler) // loader.batch_size
+    if batches_per_epoch == 0:
+        raise ValueError(
+            f'Train dataset {dataset_opt.get("name")!r} has {len(dataset)} image(s) x ratio {ratio} per rank, '
+            f'less than one batch of {loader.batch_size}: add images, lower batch_size_per_gpu or raise '
+            'dataset_enlarge_ratio'
+        )
+    total_iters = int(opt['train']['total_iter'])
+    logger.info(
+        'Training statistics:'
+        f'\n\tNumber of train images: {len(dataset)}'
+        f'\n\tDataset enlarge ratio: {ratio}'
+        f'\n\tBatch size per gpu: {dataset_opt["batch_size_per_gpu"]}'
+        f'\n\tWorld size (gpu number): {opt["world_size"]}'
+        f'\n\tRequire iter number per epoch: {batches_per_epoch}'
+        f'\n\tTotal epochs: {math.ceil(total_iters / batches_per_epoch)}; iters: {total_iters}.'
+    )
+    return loader, sampler, batches_per_epoch
+
+
+def build_val_loaders(opt: dict, logger: logging.Logger) -> list:
+    loaders = []
+    for phase, dataset_opt in opt['datasets'].items():
+        if phase == 'train':
+            continue
+        if phase.split('_')[0] != 'val':
+            raise ValueError(f'Dataset phase {phase} is not recognized.')
+        dataset = build_dataset(dataset_opt)
+        loaders.append(build_dataloader(dataset, dataset_opt, num_gpu=opt['num_gpu'], dist=opt['dist'], sampler=None))
+        logger.info(f'Number of val images/folders in {dataset_opt["name"]}: {len(dataset)}')
+    return loaders
+
+
+def make_prefetcher(opt: dict, loader):
+    mode = opt['datasets']['train'].get('prefetch_mode')
+    if mode in (None, 'cpu'):
+        return CPUPrefetcher(loader)
+    if mode == 'cuda':
+        if opt['datasets']['train'].get('pin_memory') is not True:
+            raise ValueError('prefetch_mode: cuda needs pin_memory: true in datasets.train')
+        return CUDAPrefetcher(loader, opt)
+    raise ValueError(f"Wrong prefetch_mode {mode!r}. Supported ones are: None, 'cuda', 'cpu'.")
+
+
+def model_networks(model) -> dict:
+    """The model's networks by name (bare, without DDP wrappers)."""
+    names = ('net_g', 'net_g_ema', 'net_d')
+    return {n: model.get_bare_model(getattr(model, n)) for n in names if getattr(model, n, None) is not None}
+
+
+def validate(model, val_loaders: list, opt: dict, current_iter: int, tb_logger) -> None:
+    """Validation never changes the random streams training draws from."""
+    with preserved_rng_state():
+        for loader in val_loaders:
+            model.validation(loader, current_iter, tb_logger, opt['val'].get('save_img', False))
+
+
+def train_pipeline(argv: Sequence[str]) -> None:
+    opt, args, root_path = parse_training_options(argv)
+    set_cudnn_mode(bool(opt.get('deterministic', False)))
+
+    resume_state = load_resume_state(opt)
+    if resume_state is None:
+        make_exp_dirs(opt)
+        if opt['logger'].get('use_tb_logger') and 'debug' not in opt['name'] and opt['rank'] == 0:
+            mkdir_and_rename(osp.join(root_path, 'tb_logger', opt['name']))
+    copy_opt_file(args.opt, opt['path']['experiments_root'])
+
+    log_file = osp.join(opt['path']['log'], f'train_{opt["name"]}_{get_time_str()}.log')
+    logger = get_root_logger(logger_name='basicsr', log_level=logging.INFO, log_file=log_file)
+    logger.info(get_env_info())
+    logger.info(dict2str(opt))
+    tb_logger = init_tb_loggers(opt)
+
+    train_loader, train_sampler, batches_per_epoch = build_train_loader(opt, logger)
+    val_loaders = build_val_loaders(opt, logger)
+    total_iters = int(opt['train']['total_iter'])
+
+    model = build_model(opt)
+    epoch, current_iter, batches_done = 0, 0, 0
+    if resume_state is not None:
+        model.resume_training(resume_state)
+        epoch, current_iter = resume_state['epoch'], resume_state['iter']
+        batches_done = resume_state.get('runner', {}).get('batches_in_epoch', 0)
+        logger.info(f'Resuming training from epoch: {epoch}, iter: {current_iter}.')
+        model.resume_random_state(resume_state)
+        del resume_state
+
+    msg_logger = MessageLogger(opt, current_iter, tb_logger)
+    prefetcher = make_prefetcher(opt, train_loader)
+    logger.info(f'Start training from epoch: {epoch}, iter: {current_iter}')
+    data_timer, iter_timer = AvgTimer(), AvgTimer()
+    start_time = time.time()
+    save_freq, print_freq = int(opt['logger']['save_checkpoint_freq']), int(opt['logger']['print_freq'])
+    val_freq = int(opt['val']['val_freq']) if opt.get('val') is not None else 0
+
+    while current_iter < total_iters:
+        train_sampler.set_epoch(epoch)
+        train_sampler.skip(batches_done * train_loader.batch_size)
+        with preserved_rng_state():  # creating loader iterators draws worker seeds
+            prefetcher.reset()
+        train_data = prefetcher.next()
+        while train_data is not None and current_iter < total_iters:
+            data_timer.record()
+            current_iter += 1
+            batches_done += 1
+            model.update_learning_rate(current_iter, warmup_iter=opt['train'].get('warmup_iter', -1))
+            model.feed_data(train_data)
+            model.optimize_parameters(current_iter)
+            iter_timer.record()
+            if current_iter == 1:
+                msg_logger.reset_start_time()
+            if current_iter % print_freq == 0:
+                log_vars = {'epoch': epoch, 'iter': current_iter, 'lrs': model.get_current_learning_rate()}
+                log_vars.update({'time': iter_timer.get_avg_time(), 'data_time': data_timer.get_avg_time()})
+                log_vars.update(model.get_current_log())
+                msg_logger(log_vars)
+            if current_iter % save_freq == 0:
+                logger.info('Saving models and training states.')
+                model.runner_state = {'batches_in_epoch': batches_done}
+                model.save(epoch, current_iter)
+            if val_freq and current_iter % val_freq == 0:
+                validate(model, val_loaders, opt, current_iter, tb_logger)
+            data_timer.start()
+            iter_timer.start()
+            if batches_done < batches_per_epoch:
+                train_data = prefetcher.next()
+            else:
+                train_data = None
+        if batches_done >= batches_per_epoch:
+            epoch, batches_done = epoch + 1, 0
+
+    consumed = str(datetime.timedelta(seconds=int(time.time() - start_time)))
+    logger.info(f'End of training. Time consumed: {consumed}')
+    logger.info('Save the latest model.')
+    model.save(epoch=-1, current_iter=-1)
+    if opt['dist']:
+        digests = assert_replicas_in_sync(model_networks(model))
+        logger.info(f'Weights identical on all {opt["world_size"]} ranks: {digests}')
+    if opt.get('val') is not None:
+        validate(model, val_loaders, opt, current_iter, tb_logger)
+    if tb_logger:
+        tb_logger.close()
+    shutdown_distributed()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    train_pipeline(sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == '__main__':
+    main()
