@@ -14,3 +14,20 @@ def astronaut_bgr() -> np.ndarray:
     from skimage import data
 
     return np.ascontiguousarray(data.astronaut()[:, :, ::-1])
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'gpu: needs CUDA; collected always, skipped without it (bench/gpu_check.py runs them)'
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason='needs CUDA (run bench/gpu_check.py on a GPU machine)')
+    for item in items:
+        if 'gpu' in item.keywords:
+            item.add_marker(skip)

@@ -118,3 +118,30 @@ def normalize_local_rank_args(argv: Sequence[str]) -> list[str]:
         else:
             out.append(arg)
     return out
+
+
+def collective_device(backend: str | None = None) -> torch.device:
+    """The device a collective's tensors must live on for ``backend`` (default: the running group's).
+
+    NCCL accepts only CUDA tensors (the process's current device); gloo only CPU ones; a mixed
+    backend such as ``'cpu:gloo,cuda:nccl'`` takes CUDA tensors when CUDA is there."""
+    if backend is None:
+        backend = str(dist.get_backend()) if is_distributed() else 'gloo'
+    wants_cuda = 'nccl' in backend and ('gloo' not in backend or torch.cuda.is_available())
+    if not wants_cuda:
+        return torch.device('cpu')
+    if not torch.cuda.is_available():
+        raise RuntimeError(f"The process group's backend {backend!r} needs CUDA tensors, but CUDA is not available")
+    return torch.device('cuda', torch.cuda.current_device())
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """Sum ``tensor`` over every rank, whatever device it is on; returns the sum on ``tensor``'s device.
+
+    THE way to run a collective here: the tensor travels to :func:`collective_device` and back, so
+    metric sums kept on the CPU work under NCCL (which refuses CPU tensors) as under gloo."""
+    if not is_distributed():
+        return tensor
+    on_wire = tensor.to(collective_device())
+    dist.all_reduce(on_wire)
+    return on_wire.to(tensor.device)

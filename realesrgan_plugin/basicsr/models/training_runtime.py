@@ -15,7 +15,7 @@ from typing import Any
 
 from realesrgan_plugin.core.checkpoint import atomic_torch_save, capture_rng_state, restore_rng_state, safe_torch_load
 from realesrgan_plugin.core.degradations import RealESRGANSynthesis, TrainingPairPool, USMSharp
-from realesrgan_plugin.core.dist import barrier, is_distributed, training_device
+from realesrgan_plugin.core.dist import all_reduce_sum, barrier, training_device
 from realesrgan_plugin.core.training_steps import (
     TrainingPairMaker,
     amp_dtype,
@@ -193,8 +193,7 @@ class TrainingRuntimeMixin:
             for i, metric_opt in enumerate(metrics.values()):
                 sums[i] += float(calculate_metric(metric_data, metric_opt))
             sums[-1] += 1
-        if is_distributed():
-            dist.all_reduce(sums)
+        sums = all_reduce_sum(sums)
         if not metrics or sums[-1] == 0:
             return
         self._initialize_best_metric_results(dataset_name)
