@@ -293,10 +293,12 @@ shutdown_distributed()
 
 
 def test_two_process_gloo_training(tmp_path, data_root):
+    """Two ranks through the runner's default DDP wrapper (no model_wrapper_cfg in the config)."""
     driver = tmp_path / 'driver.py'
     driver.write_text(DIST_DRIVER)
     work_dir = tmp_path / 'work'
     options = [*tiny_options(data_root, 2, 'dist'), 'model.perceptual_loss=None', 'model.init_generator=None']
+    options.append('model_wrapper_cfg=None')
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc-per-node', '2', '--master-port', '29561']
     cmd += [str(driver), str(CONFIGS / 'realesrgan_x4_demo.py'), '--launcher', 'pytorch', '--work-dir', str(work_dir)]
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(REPO)}

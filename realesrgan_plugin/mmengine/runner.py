@@ -65,14 +65,18 @@ class RealESRGANRunner(Runner):
         super().setup_env(env_cfg)
 
     def wrap_model(self, model_wrapper_cfg: dict | None, model: torch.nn.Module) -> torch.nn.Module:
-        if self.distributed and not torch.cuda.is_available() and not is_model_wrapper(model):
+        """Wrap for DDP. Without ``model_wrapper_cfg`` our models get ``MMSeparateDistributedDataParallel``:
+        MMEngine's default ``MMDistributedDataParallel`` calls ``forward(mode='loss')``, which our
+        models refuse (they run their own ``train_step``). Without CUDA the wrappers get no ``device_ids``."""
+        if self.distributed and not is_model_wrapper(model):
             if model_wrapper_cfg is None:
                 model_wrapper_cfg = dict(
-                    type='MMDistributedDataParallel',
+                    type='MMSeparateDistributedDataParallel',
                     broadcast_buffers=False,
                     find_unused_parameters=self.cfg.get('find_unused_parameters', False),
                 )
-            model_wrapper_cfg = dict(model_wrapper_cfg, device_ids=None)
+            if not torch.cuda.is_available():
+                model_wrapper_cfg = dict(model_wrapper_cfg, device_ids=None)
         return super().wrap_model(model_wrapper_cfg, model)
 
     def load_checkpoint(self, *args, **kwargs):
