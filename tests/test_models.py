@@ -8,13 +8,8 @@ from pathlib import Path
 
 import realesrgan_plugin.basicsr  # noqa: F401  (compat + BasicSR registration before basicsr)
 from realesrgan_plugin.basicsr.data.seeded_sampler import SeededDataset, SeededSampler
-from realesrgan_plugin.core.checkpoint import (
-    atomic_torch_save,
-    capture_rng_state,
-    find_latest_training_state,
-    remove_stale_temp_files,
-    restore_rng_state,
-)
+from realesrgan_plugin.core.atomic import atomic_torch_save, remove_stale_temp_files
+from realesrgan_plugin.core.checkpoint import capture_rng_state, find_latest_training_state, restore_rng_state
 from realesrgan_plugin.core.training_steps import ema_update
 from realesrgan_plugin.losses import PerceptualLoss, VGGWeightsMissingError
 

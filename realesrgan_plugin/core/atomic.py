@@ -1,17 +1,23 @@
 """Atomic file writes: a temporary file beside the target, renamed over it only on success.
 
 A process killed mid-write leaves the old target (or none) and a dot-named temporary file,
-never half a file under the target's name. Used for images, checkpoints and downloads.
+never half a file under the target's name (:func:`remove_stale_temp_files` clears those).
+Used for images, checkpoints, metadata and downloads.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
+
+TEMP_SUFFIX = '.tmp'
+# mkstemp(prefix='.<name>.', suffix=TEMP_SUFFIX): a dot, the target name, a dot, random characters, '.tmp'.
+_TEMP_NAME = re.compile(r'\..+\.[A-Za-z0-9_]+' + re.escape(TEMP_SUFFIX))
 
 
 def default_file_mode() -> int:
@@ -22,7 +28,7 @@ def default_file_mode() -> int:
 
 
 @contextmanager
-def atomic_write(path: str | os.PathLike, *, suffix: str = '.tmp', fsync: bool = True) -> Iterator[BinaryIO]:
+def atomic_write(path: str | os.PathLike, *, suffix: str = TEMP_SUFFIX, fsync: bool = True) -> Iterator[BinaryIO]:
     """Yield a binary file to write; on a clean exit it replaces ``path``, on any error it is removed.
 
     ``fsync=False`` skips flushing to disk: still atomic against a killed process, not against
@@ -42,3 +48,33 @@ def atomic_write(path: str | os.PathLike, *, suffix: str = '.tmp', fsync: bool =
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, fsync: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically (images, option files, reports, exported networks).
+
+    ``fsync=False`` skips the flush to disk (several ms per file) for bulk outputs that a resumed
+    job can redo after a power cut."""
+    with atomic_write(path, fsync=fsync) as f:
+        f.write(data)
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` to ``path`` atomically: a run killed mid-save keeps the previous checkpoint."""
+    import torch  # here, so that image-only users of this module do not pay for importing torch
+
+    with atomic_write(path) as f:
+        torch.save(obj, f)
+
+
+def remove_stale_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files a killed :func:`atomic_write` left in ``folder`` (not recursive)
+    and return them. Only names of the writer's own pattern (``.<name>.<random>.tmp``) are touched."""
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    stale = sorted(Path(e.path) for e in entries if e.is_file() and _TEMP_NAME.fullmatch(e.name))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from realesrgan_plugin.core.img_io import write_bytes_atomic, write_image
+from realesrgan_plugin.core.atomic import write_bytes_atomic
+from realesrgan_plugin.core.img_io import write_image
 from realesrgan_plugin.demo.evaluate import comparison_rows, degrade, evaluate_photo
 from realesrgan_plugin.demo.photos import HELD_OUT_PHOTOS, TRAIN_PHOTOS, load_photo, write_photos
 from realesrgan_plugin.demo.report import metrics_markdown, plot_loss_curves, read_training_log, write_comparison
