@@ -7,10 +7,11 @@ local GPU only when there is one.
 
 from __future__ import annotations
 
-import datetime
 import os
 import subprocess
 from collections.abc import Sequence
+
+from realesrgan_plugin.core import env
 
 import torch
 import torch.distributed as dist
@@ -34,8 +35,7 @@ def init_distributed(launcher: str, backend: str | None = None, port: int | None
     if torch.cuda.is_available():
         local_rank = int(os.environ.get('LOCAL_RANK', os.environ.get('RANK', 0)))
         torch.cuda.set_device(local_rank % torch.cuda.device_count())
-    timeout = datetime.timedelta(minutes=float(os.environ.get('REALESRGAN_DIST_TIMEOUT_MIN', 30)))
-    dist.init_process_group(backend=backend, timeout=timeout)
+    dist.init_process_group(backend=backend, timeout=env.dist_timeout())
 
 
 def export_slurm_env(port: int | None = None) -> None:

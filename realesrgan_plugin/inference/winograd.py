@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from realesrgan_plugin.inference.zoo import cache_dir
+from realesrgan_plugin.core import env
 
 import torch
 
@@ -66,7 +66,7 @@ def _compiler() -> str | None:
 def _library_path(compiler: str) -> Path:
     key = hashlib.sha256(SOURCE.read_bytes())
     key.update(' '.join((compiler, *CFLAGS, _cpu_signature())).encode())
-    return cache_dir() / 'kernels' / f'winograd-{key.hexdigest()[:16]}.so'
+    return env.cache_dir() / 'kernels' / f'winograd-{key.hexdigest()[:16]}.so'
 
 
 def _build(compiler: str, target: Path) -> None:
@@ -102,8 +102,8 @@ def load_kernels() -> ctypes.CDLL | None:
     """The compiled transforms (built on first use), or None when they cannot be had here.
 
     ``REALESRGAN_PLUGIN_WINOGRAD=0`` turns them off. The reason for a None is logged once."""
-    if os.environ.get('REALESRGAN_PLUGIN_WINOGRAD', '1') == '0':
-        logger.info('Winograd kernels disabled by REALESRGAN_PLUGIN_WINOGRAD=0')
+    if not env.winograd_enabled():
+        logger.info('Winograd kernels disabled by %s=0', env.WINOGRAD)
         return None
     compiler = _compiler()
     if compiler is None:
