@@ -50,7 +50,7 @@ def resolve_weights(
     """State dict of zoo model ``name``: the exact release file (verified cache or download), else
     (offline, or the download failed) the packaged fp16-rounded ncnn copy, with a warning."""
     try:
-        return read_state_dict(zoo.download(name, cache_dir, allow_download=allow_download))
+        return read_state_dict(zoo.release_file(name, cache_dir, allow_download=allow_download))
     except zoo.ReleaseUnavailableError as err:
         packaged = packaged_param_path(name) if allow_ncnn else None
         if packaged is None or zoo.cached_path(name, cache_dir).is_file():  # a corrupt cached file stays an error

@@ -107,7 +107,7 @@ def entry(name: str) -> ZooEntry:
     return ZOO[name]
 
 
-def download(
+def release_file(
     name: str, cache: str | os.PathLike | None = None, progress: bool = True, allow_download: bool = True
 ) -> Path:
     """The exact release file of zoo model ``name``: the verified cached copy, else a download.
@@ -124,6 +124,7 @@ def download_entry(
     file that fails the check is fetched again, or named in the error when it cannot be."""
     target = Path(folder) / item.filename
     may_download = allow_download and not env.offline()
+    rejected = ''
     if target.is_file():
         try:
             return verify_file(target, item.sha256)
@@ -134,6 +135,7 @@ def download_entry(
                     f'{item.url} into {target.parent} again'
                 ) from err
             logger.warning('%s; downloading %s again', err, item.name)
+            rejected = f' (the cached copy was rejected: {err})'
     if not may_download:
         why = f'{env.OFFLINE} is set' if env.offline() else 'downloads are disabled'
         raise ReleaseUnavailableError(
@@ -142,4 +144,4 @@ def download_entry(
     try:
         return download_file(item.url, target, item.sha256, progress)
     except DownloadError as err:
-        raise ReleaseUnavailableError(f'{item.name}: {err}') from err
+        raise ReleaseUnavailableError(f'{item.name}: {err}{rejected}') from err

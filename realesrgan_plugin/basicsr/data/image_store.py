@@ -139,6 +139,16 @@ class RobustReader:
         self.skip_bad = skip_bad
         self.skipped: dict[str, str] = {}
 
+    @classmethod
+    def from_options(cls, size: int, opt: dict) -> RobustReader:
+        """The dataset options ``io_retries``, ``io_retry_sleep`` and ``skip_bad_images``."""
+        return cls(
+            size,
+            retries=int(opt.get('io_retries', 3)),
+            retry_sleep=float(opt.get('io_retry_sleep', 1.0)),
+            skip_bad=bool(opt.get('skip_bad_images', False)),
+        )
+
     def __call__(self, index: int, load: Callable[[int], object], describe: Callable[[int], str], rng) -> object:
         tried: list[str] = []
         failed: set[int] = set()
