@@ -28,26 +28,34 @@ def default_file_mode() -> int:
 
 
 @contextmanager
-def atomic_write(path: str | os.PathLike, *, suffix: str = TEMP_SUFFIX, fsync: bool = True) -> Iterator[BinaryIO]:
-    """Yield a binary file to write; on a clean exit it replaces ``path``, on any error it is removed.
-
-    ``fsync=False`` skips flushing to disk: still atomic against a killed process, not against
-    a power cut (fine for bulk outputs a resumed job can redo)."""
+def atomic_path(path: str | os.PathLike, *, suffix: str = TEMP_SUFFIX) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` for writers that want a file name (a compiler, a video
+    muxer); on a clean exit it replaces ``path``, on any error it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix=suffix, dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, 'wb') as f:
-            yield f
-            if fsync:
-                f.flush()
-                os.fsync(f.fileno())
+        yield Path(tmp)
         os.chmod(tmp, default_file_mode())  # mkstemp makes it owner-only; outputs get the usual mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+@contextmanager
+def atomic_write(path: str | os.PathLike, *, suffix: str = TEMP_SUFFIX, fsync: bool = True) -> Iterator[BinaryIO]:
+    """Yield a binary file to write; on a clean exit it replaces ``path``, on any error it is removed.
+
+    ``fsync=False`` skips flushing to disk: still atomic against a killed process, not against
+    a power cut (fine for bulk outputs a resumed job can redo)."""
+    with atomic_path(path, suffix=suffix) as tmp, open(tmp, 'wb') as f:
+        yield f
+        if fsync:
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, fsync: bool = True) -> None:

@@ -22,10 +22,10 @@ import os
 import platform
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 from realesrgan_plugin.core import env
+from realesrgan_plugin.core.atomic import atomic_path
 
 import torch
 
@@ -71,21 +71,14 @@ def _library_path(compiler: str) -> Path:
 
 def _build(compiler: str, target: Path) -> None:
     """Compile into a temporary file, then rename: concurrent builders never see half a library."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix='.so', dir=target.parent)
-    os.close(fd)
-    try:
-        cmd = [compiler, *CFLAGS, str(SOURCE), '-o', tmp]
+    with atomic_path(target, suffix='.so') as tmp:
+        cmd = [compiler, *CFLAGS, str(SOURCE), '-o', str(tmp)]
         try:
             res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
         except OSError as err:
             raise RuntimeError(f'{" ".join(cmd)} failed: {err}') from err
         if res.returncode:
             raise RuntimeError(f'{" ".join(cmd)} failed:\n{res.stderr[-2000:]}')
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
