@@ -1,16 +1,8 @@
 import os
 import tempfile
 
-from realesrgan_plugin.core.img_io import (
-    TEMP_SUFFIX,
-    ImageReadError,
-    from_float32,
-    png_params,
-    read_image,
-    remove_stale_temp_files,
-    to_float32,
-    write_image,
-)
+from realesrgan_plugin.core.atomic import TEMP_SUFFIX, remove_stale_temp_files
+from realesrgan_plugin.core.img_io import ImageReadError, from_float32, png_params, read_image, to_float32, write_image
 
 import cv2
 import numpy as np
@@ -66,11 +58,11 @@ def test_atomic_write_leaves_no_temp_files(tmp_path):
 
 
 def test_stale_temp_files_of_a_killed_writer_are_removed_and_nothing_else(tmp_path):
-    fd, stale = tempfile.mkstemp(prefix='.a.png.', suffix=TEMP_SUFFIX, dir=tmp_path)  # as write_bytes_atomic names it
+    fd, stale = tempfile.mkstemp(prefix='.a.png.', suffix=TEMP_SUFFIX, dir=tmp_path)  # as atomic_write names it
     os.close(fd)
     for keep in ['.hidden.tmp', 'a.png', 'notes.tmp']:
         (tmp_path / keep).write_bytes(b'x')
-    assert remove_stale_temp_files(tmp_path) == [os.path.basename(stale)]
+    assert [p.name for p in remove_stale_temp_files(tmp_path)] == [os.path.basename(stale)]
     assert sorted(os.listdir(tmp_path)) == ['.hidden.tmp', 'a.png', 'notes.tmp']
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
 
 import realesrgan_plugin.basicsr  # noqa: F401  (compat + BasicSR registration before basicsr)
 from realesrgan_plugin.archs.srvgg_arch import SRVGGNetCompact
+from realesrgan_plugin.core.download import sha256_of
 from realesrgan_plugin.inference import (
     InputImageError,
     ModelNotAvailableError,
@@ -29,6 +32,11 @@ from basicsr.archs.rrdbnet_arch import RRDBNet
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pin_release(monkeypatch, name: str, path: Path) -> None:
+    """Make ``path`` (a tiny test network) count as the release file of zoo model ``name``."""
+    monkeypatch.setitem(zoo.ZOO, name, dataclasses.replace(zoo.ZOO[name], sha256=sha256_of(path)))
 
 
 def tiny_rrdb(scale: int = 4, seed: int = 0) -> RRDBNet:
@@ -103,14 +111,16 @@ def test_bad_weight_files_name_the_file(tmp_path):
         load_model(tmp_path / 'unsafe.pth')
 
 
-def test_dni_interpolates_general_x4v3_with_its_wdn_twin(tmp_path):
+def test_dni_interpolates_general_x4v3_with_its_wdn_twin(tmp_path, monkeypatch):
     strong, weak = tiny_srvgg(seed=1), tiny_srvgg(seed=2)
     torch.save({'params': strong.state_dict()}, tmp_path / 'realesr-general-x4v3.pth')
     torch.save({'params': weak.state_dict()}, tmp_path / 'realesr-general-wdn-x4v3.pth')
     model, _ = load_model(tmp_path / 'realesr-general-x4v3.pth', denoise_strength=0.3)
     expect = 0.3 * strong.body[0].weight + 0.7 * weak.body[0].weight
     assert torch.allclose(model.body[0].weight, expect)
-    # the same through the zoo name and the cache folder
+    # the same through the zoo name and the cache folder (release digests pinned to these files)
+    pin_release(monkeypatch, 'realesr-general-x4v3', tmp_path / 'realesr-general-x4v3.pth')
+    pin_release(monkeypatch, 'realesr-general-wdn-x4v3', tmp_path / 'realesr-general-wdn-x4v3.pth')
     model2, _ = load_model('realesr-general-x4v3', cache_dir=tmp_path, allow_download=False, denoise_strength=0.3)
     assert torch.allclose(model2.body[0].weight, expect)
     full, _ = load_model(tmp_path / 'realesr-general-x4v3.pth', denoise_strength=1)
@@ -130,20 +140,20 @@ def test_zoo_name_offline_gives_clear_error(tmp_path):
 def test_download_is_atomic_and_checked(tmp_path):
     src = tmp_path / 'src.pth'
     torch.save({'params': tiny_srvgg().state_dict()}, src)
-    good = zoo.ZooEntry('m', src.as_uri(), zoo.sha256_of(src), 'test')
+    good = zoo.ZooEntry('m', src.as_uri(), sha256_of(src), 'test')
     cache = tmp_path / 'cache'
     assert zoo.download_entry(good, cache, progress=False).read_bytes() == src.read_bytes()
     bad = zoo.ZooEntry('m2', src.as_uri().replace('src.pth', 'src2.pth'), '0' * 64, 'test')
     (tmp_path / 'src2.pth').write_bytes(src.read_bytes())
-    with pytest.raises(RuntimeError, match='sha256'):
+    with pytest.raises(zoo.ReleaseUnavailableError, match='m2: Cannot download .*src2.pth.*hash'):
         zoo.download_entry(bad, cache, progress=False)
-    assert sorted(p.name for p in cache.iterdir()) == ['src.pth']  # nothing half-written left
+    assert sorted(p.name for p in cache.iterdir()) == ['src.pth', 'src.pth.sha256']  # nothing half-written left
     with pytest.raises(RuntimeError, match='Cannot download'):
         zoo.download_entry(zoo.ZooEntry('m3', (tmp_path / 'missing.pth').as_uri(), None, 't'), cache, progress=False)
 
 
 def test_cache_dir_env_override(tmp_path, monkeypatch):
-    monkeypatch.setenv(zoo.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv('REALESRGAN_PLUGIN_CACHE', str(tmp_path))
     assert zoo.cached_path('RealESRGAN_x4plus') == tmp_path / 'RealESRGAN_x4plus.pth'
 
 
@@ -324,6 +334,74 @@ def test_animevideov3_offline_from_packaged_ncnn(tmp_path, astronaut_bgr):
     out = Upsampler(model, scale).enhance(lr)
     bicubic = cv2.resize(lr, (128, 128), interpolation=cv2.INTER_CUBIC)
     assert psnr(out, gt) > psnr(bicubic, gt) - 3 and psnr(out, gt) > 20  # a working SR net, not noise
+
+
+@pytest.fixture
+def zoo_cache(tmp_path, monkeypatch):
+    """The zoo's cache at tmp_path (through its environment variable), online unless a test says so."""
+    monkeypatch.setenv('REALESRGAN_PLUGIN_CACHE', str(tmp_path / 'cache'))
+    monkeypatch.delenv('REALESRGAN_PLUGIN_OFFLINE', raising=False)
+    return tmp_path / 'cache'
+
+
+@needs_weights
+def test_zoo_name_prefers_the_exact_release_file_over_the_packaged_ncnn(zoo_cache, monkeypatch, caplog):
+    fake = tiny_srvgg()
+    zoo_cache.mkdir()
+    torch.save({'params': fake.state_dict()}, zoo_cache / 'realesr-animevideov3.pth')
+    pin_release(monkeypatch, 'realesr-animevideov3', zoo_cache / 'realesr-animevideov3.pth')
+    with caplog.at_level(logging.WARNING):
+        model, _ = load_model('realesr-animevideov3')
+    assert torch.equal(model.body[0].weight, fake.body[0].weight) and 'fp16' not in caplog.text
+    assert (zoo_cache / 'realesr-animevideov3.pth.sha256').is_file()  # hashed once, stamped
+
+
+@needs_weights
+def test_release_is_downloaded_verified_when_not_cached(zoo_cache, tmp_path, monkeypatch):
+    served = tmp_path / 'server' / 'realesr-animevideov3.pth'
+    served.parent.mkdir()
+    torch.save({'params': tiny_srvgg(seed=3).state_dict()}, served)
+    pin_release(monkeypatch, 'realesr-animevideov3', served)
+    monkeypatch.setitem(
+        zoo.ZOO, 'realesr-animevideov3', dataclasses.replace(zoo.ZOO['realesr-animevideov3'], url=served.as_uri())
+    )
+    model, _ = load_model('realesr-animevideov3')
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in tiny_srvgg().parameters())
+    assert (zoo_cache / 'realesr-animevideov3.pth').read_bytes() == served.read_bytes()
+
+
+@needs_weights
+@pytest.mark.parametrize('why', ['offline', 'download fails'])
+def test_packaged_ncnn_only_when_offline_with_a_one_line_warning(why, zoo_cache, tmp_path, monkeypatch, caplog):
+    if why == 'offline':
+        monkeypatch.setenv('REALESRGAN_PLUGIN_OFFLINE', '1')
+    else:
+        missing = (tmp_path / 'nowhere.pth').as_uri()
+        monkeypatch.setitem(
+            zoo.ZOO, 'realesr-animevideov3', dataclasses.replace(zoo.ZOO['realesr-animevideov3'], url=missing)
+        )
+    with caplog.at_level(logging.WARNING):
+        model, scale = load_model('realesr-animevideov3')
+    assert scale == 4 and sum(p.numel() for p in model.parameters()) == 621424
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and 'fp16-rounded' in warnings[0] and '\n' not in warnings[0]
+
+
+def test_a_corrupt_cached_release_is_named_offline_and_fetched_again_online(zoo_cache, tmp_path, monkeypatch):
+    served = tmp_path / 'server' / 'RealESRGAN_x2plus.pth'
+    served.parent.mkdir()
+    torch.save({'params': tiny_rrdb(scale=2).state_dict()}, served)
+    entry = dataclasses.replace(zoo.ZOO['RealESRGAN_x2plus'], url=served.as_uri(), sha256=sha256_of(served))
+    monkeypatch.setitem(zoo.ZOO, 'RealESRGAN_x2plus', entry)
+    cached = zoo_cache / 'RealESRGAN_x2plus.pth'
+    zoo_cache.mkdir()
+    cached.write_bytes(b'truncated')
+    monkeypatch.setenv('REALESRGAN_PLUGIN_OFFLINE', '1')
+    with pytest.raises(ModelNotAvailableError, match=f'{cached}: sha256 .* is not the expected'):
+        load_model('RealESRGAN_x2plus')
+    monkeypatch.delenv('REALESRGAN_PLUGIN_OFFLINE')
+    _, scale = load_model('RealESRGAN_x2plus')
+    assert scale == 2 and cached.read_bytes() == served.read_bytes()
 
 
 # --------------------------------------------------------------------- equal to the official RealESRGANer

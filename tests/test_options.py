@@ -216,7 +216,9 @@ def official_data(tmp_path_factory) -> Path:
 def run_official(text: str, data: Path, tmp_path: Path) -> str:
     opt_file = tmp_path / 'official.yml'
     opt_file.write_text(text.replace('<DATA>', str(data)))
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1', REALESRGAN_VGG_WEIGHTS=str(data / 'vgg19.pth'))
+    env = dict(
+        os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1', REALESRGAN_PLUGIN_VGG_WEIGHTS=str(data / 'vgg19.pth')
+    )
     cmd = [sys.executable, '-m', 'realesrgan_plugin.train', '-opt', str(opt_file)]
     proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     log = proc.stdout + proc.stderr

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from realesrgan_plugin.core.img_io import decode_image, read_image, write_image
+from realesrgan_plugin.core.windows import window_starts
 from realesrgan_plugin.prep import (
     create_lmdb,
     extract_subimages,
@@ -20,9 +21,8 @@ from realesrgan_plugin.prep import (
     lmdb_key,
     multiscale_sizes,
     parse_meta_line,
-    read_meta_info,
+    read_lmdb_meta_info,
     verify_lmdb,
-    window_starts,
 )
 from realesrgan_plugin.prep.lmdb_writer import read_lmdb_images
 from realesrgan_plugin.prep.subimages import journal_path
@@ -254,7 +254,7 @@ def test_lmdb_is_read_by_basicsr_file_client(odd_folder, tmp_path):
     assert {Path(p).name for p, _ in report.failed} == BAD
     assert sorted(os.listdir(db)) == ['data.mdb', 'lock.mdb', 'meta_info.txt']
 
-    entries = read_meta_info(db)
+    entries = read_lmdb_meta_info(db)
     assert [e.relpath for e in entries] == sorted(good, key=lmdb_key)
     line = (db / 'meta_info.txt').read_text().splitlines()[[e.relpath for e in entries].index('gray.png')]
     assert line == 'gray.png (96,120,1) -1'
@@ -309,8 +309,8 @@ def test_killed_lmdb_job_resumes_to_the_same_database(tmp_path, astronaut_bgr):
         [*cmd, '--verify'], cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True
     )
     assert resumed.returncode == 0, resumed.stderr.decode()
-    entries = read_meta_info(out)
-    assert [e.relpath for e in entries] == [e.relpath for e in read_meta_info(ref)]
+    entries = read_lmdb_meta_info(out)
+    assert [e.relpath for e in entries] == [e.relpath for e in read_lmdb_meta_info(ref)]
     with lmdb.open(str(out), readonly=True, lock=False) as env:
         assert env.stat()['entries'] == len(entries) == 150
     assert not (out / 'meta_info.txt.partial').exists()
@@ -337,7 +337,7 @@ def test_tools_exit_non_zero_naming_bad_files_after_doing_the_good_ones(odd_fold
     code = _load_tool('create_lmdb').main(['--input', str(folder), '--output', str(tmp_path / 'x.lmdb'), '--verify'])
     err = capsys.readouterr().err
     assert code == 1 and all(str(folder / name) in err for name in BAD)
-    assert len(read_meta_info(tmp_path / 'x.lmdb')) == len(good)
+    assert len(read_lmdb_meta_info(tmp_path / 'x.lmdb')) == len(good)
     assert _load_tool('create_lmdb').main(['--input', str(folder), '--output', str(tmp_path / 'no_suffix')]) == 2
 
 

@@ -33,7 +33,7 @@ PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket')
 
 def _env() -> dict:
     # One intra-op thread per process: on a shared 2-core machine more threads only spin.
-    return dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1', REALESRGAN_OFFLINE='1')
+    return dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS='1', REALESRGAN_PLUGIN_OFFLINE='1')
 
 
 @pytest.fixture(scope='module')

@@ -7,7 +7,7 @@ or ``python tools/convert_ncnn.py --packaged RealESRGAN_x4plus out.pth`` (needs 
 import argparse
 import sys
 
-from realesrgan_plugin.core.img_io import write_bytes_atomic
+from realesrgan_plugin.core.atomic import write_bytes_atomic
 from realesrgan_plugin.inference.ncnn import PACKAGED_NCNN_MODELS, convert_ncnn, packaged_param_path
 from realesrgan_plugin.inference.weights import detect_arch
 

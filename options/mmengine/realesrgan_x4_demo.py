@@ -1,6 +1,6 @@
 # Tiny Real-ESRGAN run on a CPU, starting from the demo Real-ESRNet (run realesrnet_x4_demo.py first);
 # the MMEngine twin of options/demo/train_realesrgan_x4_demo.yml. The perceptual loss needs ImageNet
-# VGG19 weights (torch hub cache, REALESRGAN_VGG_WEIGHTS=file or model.perceptual_loss.vgg_weights_path).
+# VGG19 weights (torch hub cache, REALESRGAN_PLUGIN_VGG_WEIGHTS=file or model.perceptual_loss.vgg_weights_path).
 _base_ = ['./_base_/default_runtime.py', './_base_/realesrgan_model.py', './_base_/demo_data.py']
 
 model = dict(

@@ -29,12 +29,8 @@ from os import path as osp
 from typing import Any
 
 from realesrgan_plugin.basicsr.data.seeded_sampler import SeededDataset, SeededSampler
-from realesrgan_plugin.core.checkpoint import (
-    find_latest_training_state,
-    preserved_rng_state,
-    remove_stale_temp_files,
-    safe_torch_load,
-)
+from realesrgan_plugin.core.atomic import remove_stale_temp_files
+from realesrgan_plugin.core.checkpoint import find_latest_training_state, preserved_rng_state, safe_torch_load
 from realesrgan_plugin.core.dist import (
     assert_replicas_in_sync,
     init_distributed,

@@ -1,7 +1,7 @@
-"""Crash-safe checkpoint files and the random state a run needs to resume to the bit.
+"""Checkpoint files read safely, and the random state a run needs to resume to the bit.
 
-A checkpoint is written to a temporary file in its own folder and renamed over the target, so
-a run killed at any moment leaves either the old file or the new one, never half of one.
+Checkpoints are written by ``core.atomic.atomic_torch_save``: a run killed at any moment leaves
+either the old file or the new one, never half of one.
 """
 
 from __future__ import annotations
@@ -15,16 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from realesrgan_plugin.core.atomic import atomic_write
-
 import numpy as np
 import torch
-
-
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to ``path`` through a temporary file + ``os.replace`` (atomic on POSIX and Windows)."""
-    with atomic_write(path) as f:
-        torch.save(obj, f)
 
 
 def capture_rng_state() -> dict[str, Any]:
@@ -90,17 +82,6 @@ def find_latest_training_state(states_dir: str | os.PathLike) -> Path | None:
         return None
     found = [(int(m.group(1)), p) for p in states_dir.iterdir() if (m := _STATE_NAME.match(p.name))]
     return max(found)[1] if found else None
-
-
-def remove_stale_temp_files(folder: str | os.PathLike) -> list[Path]:
-    """Delete the ``.<name>.<random>.tmp`` files a run killed while writing a checkpoint left behind."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    stale = [p for p in folder.glob('.*.tmp') if p.is_file()]
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return stale
 
 
 # Plain Python types found in BasicSR/MMEngine training states that torch's safe loader

@@ -7,10 +7,11 @@ local GPU only when there is one.
 
 from __future__ import annotations
 
-import datetime
 import os
 import subprocess
 from collections.abc import Sequence
+
+from realesrgan_plugin.core import env
 
 import torch
 import torch.distributed as dist
@@ -28,30 +29,41 @@ def init_distributed(launcher: str, backend: str | None = None, port: int | None
     if backend is None or (backend == 'nccl' and not torch.cuda.is_available()):
         backend = default_backend()
     if launcher == 'slurm':
-        _export_slurm_env(port)
+        export_slurm_env(port)
     elif launcher != 'pytorch':
         raise ValueError(f"Unknown launcher {launcher!r}: expected 'none', 'pytorch' or 'slurm'")
     if torch.cuda.is_available():
         local_rank = int(os.environ.get('LOCAL_RANK', os.environ.get('RANK', 0)))
         torch.cuda.set_device(local_rank % torch.cuda.device_count())
-    timeout = datetime.timedelta(minutes=float(os.environ.get('REALESRGAN_DIST_TIMEOUT_MIN', 30)))
-    dist.init_process_group(backend=backend, timeout=timeout)
+    dist.init_process_group(backend=backend, timeout=env.dist_timeout())
 
 
-def _export_slurm_env(port: int | None) -> None:
-    """Translate SLURM's variables into the ones torch.distributed's env:// init reads."""
+def export_slurm_env(port: int | None = None) -> None:
+    """Translate SLURM's variables into the ones torch.distributed's ``env://`` init reads.
+
+    ``LOCAL_RANK`` is ``SLURM_LOCALID`` (the task's index on its node) when SLURM sets it, else
+    ``SLURM_PROCID`` modulo the local GPU count (BasicSR's rule, right only with one task per GPU).
+    ``MASTER_ADDR`` already set is kept; otherwise it is the first node of ``SLURM_NODELIST``.
+    ``port`` (a ``--port`` flag) wins over ``MASTER_PORT``, which defaults to 29500."""
+    missing = [k for k in ('SLURM_PROCID', 'SLURM_NTASKS') if k not in os.environ]
+    if 'MASTER_ADDR' not in os.environ and 'SLURM_NODELIST' not in os.environ:
+        missing.append('SLURM_NODELIST')
+    if missing:
+        raise RuntimeError(f'--launcher slurm: environment variables {missing} are not set; start the job with srun')
     proc_id = int(os.environ['SLURM_PROCID'])
-    ntasks = int(os.environ['SLURM_NTASKS'])
-    node_list = os.environ['SLURM_NODELIST']
-    gpus = max(torch.cuda.device_count(), 1)
-    addr = subprocess.getoutput(f'scontrol show hostname {node_list} | head -n1')
+    if 'SLURM_LOCALID' in os.environ:
+        local_rank = int(os.environ['SLURM_LOCALID'])
+    else:
+        local_rank = proc_id % max(torch.cuda.device_count(), 1)
     if port is not None:
         os.environ['MASTER_PORT'] = str(port)
     os.environ.setdefault('MASTER_PORT', '29500')
-    os.environ['MASTER_ADDR'] = addr
-    os.environ['WORLD_SIZE'] = str(ntasks)
-    os.environ['LOCAL_RANK'] = str(proc_id % gpus)
+    if 'MASTER_ADDR' not in os.environ:
+        node_list = os.environ['SLURM_NODELIST']
+        os.environ['MASTER_ADDR'] = subprocess.getoutput(f'scontrol show hostname {node_list} | head -n1')
+    os.environ['WORLD_SIZE'] = str(int(os.environ['SLURM_NTASKS']))
     os.environ['RANK'] = str(proc_id)
+    os.environ['LOCAL_RANK'] = str(local_rank)
 
 
 def is_distributed() -> bool:

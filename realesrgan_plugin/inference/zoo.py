@@ -1,22 +1,23 @@
 """The official Real-ESRGAN model zoo: names, release URLs, checksums, and a download cache.
 
-Downloads go to an explicit cache folder (``$REALESRGAN_PLUGIN_CACHE`` or
-``~/.cache/realesrgan_plugin``), never the current directory, through a temporary file that is
-renamed into place only after its sha256 checked out: a killed download never leaves a file
-that later loads as weights.
+Release files are kept in the plugin's cache folder (``REALESRGAN_PLUGIN_CACHE``, see the
+README's environment variables), never the current directory. They are fetched and trusted by
+``core.download``: sha256-verified, atomic, and re-hashed when a cached file's size or mtime
+changes. ``REALESRGAN_PLUGIN_OFFLINE=1`` forbids downloads.
 """
 
 from __future__ import annotations
 
-import hashlib
+import logging
 import os
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from realesrgan_plugin.core.atomic import atomic_write
+from realesrgan_plugin.core import env
+from realesrgan_plugin.core.download import ChecksumMismatchError, DownloadError, download_file, verify_file
 
-CACHE_ENV = 'REALESRGAN_PLUGIN_CACHE'
+logger = logging.getLogger(__name__)
+CACHE_ENV = env.CACHE  # the variable's name, for help texts
 RELEASES = 'https://github.com/xinntao/Real-ESRGAN/releases/download'
 
 
@@ -85,20 +86,14 @@ ZOO: dict[str, ZooEntry] = {
 DNI_PARTNER = {'realesr-general-x4v3': 'realesr-general-wdn-x4v3'}
 
 
+class ReleaseUnavailableError(RuntimeError):
+    """A release file is not in the cache and may not (or could not) be downloaded, or the cached
+    copy is corrupt where it cannot be fetched again."""
+
+
 def cache_dir(override: str | os.PathLike | None = None) -> Path:
-    """Where weights are kept: ``override``, else ``$REALESRGAN_PLUGIN_CACHE``, else ``~/.cache/realesrgan_plugin``."""
-    if override is not None:
-        return Path(override)
-    env = os.environ.get(CACHE_ENV)
-    return Path(env) if env else Path.home() / '.cache' / 'realesrgan_plugin'
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """Where weights are kept: ``override``, else the plugin cache (``REALESRGAN_PLUGIN_CACHE``)."""
+    return Path(override) if override is not None else env.cache_dir()
 
 
 def cached_path(name: str, cache: str | os.PathLike | None = None) -> Path:
@@ -112,39 +107,41 @@ def entry(name: str) -> ZooEntry:
     return ZOO[name]
 
 
-def download(name: str, cache: str | os.PathLike | None = None, progress: bool = True) -> Path:
-    """Return the cached file of zoo model ``name``, downloading it atomically if missing.
+def release_file(
+    name: str, cache: str | os.PathLike | None = None, progress: bool = True, allow_download: bool = True
+) -> Path:
+    """The exact release file of zoo model ``name``: the verified cached copy, else a download.
 
-    Raises ``RuntimeError`` naming the URL and the cache file when offline or on a bad checksum."""
-    return download_entry(entry(name), cache_dir(cache), progress)
+    Raises :class:`ReleaseUnavailableError` naming the URL and the cache file when it cannot be had."""
+    return download_entry(entry(name), cache_dir(cache), progress, allow_download)
 
 
-def download_entry(item: ZooEntry, folder: str | os.PathLike, progress: bool = True) -> Path:
-    """Fetch ``item`` into ``folder/<its file name>`` unless present: temp file, sha256 check, rename."""
-    name = item.name
+def download_entry(
+    item: ZooEntry, folder: str | os.PathLike, progress: bool = True, allow_download: bool = True
+) -> Path:
+    """``folder/<item's file name>``, sha256-verified: the cached file if it checks out, else a
+    download (unless ``allow_download`` is False or ``REALESRGAN_PLUGIN_OFFLINE`` is set). A cached
+    file that fails the check is fetched again, or named in the error when it cannot be."""
     target = Path(folder) / item.filename
+    may_download = allow_download and not env.offline()
+    rejected = ''
     if target.is_file():
-        return target
+        try:
+            return verify_file(target, item.sha256)
+        except ChecksumMismatchError as err:
+            if not may_download:
+                raise ReleaseUnavailableError(
+                    f'{item.name}: the cached file is not the release file ({err}); delete it, or fetch '
+                    f'{item.url} into {target.parent} again'
+                ) from err
+            logger.warning('%s; downloading %s again', err, item.name)
+            rejected = f' (the cached copy was rejected: {err})'
+    if not may_download:
+        why = f'{env.OFFLINE} is set' if env.offline() else 'downloads are disabled'
+        raise ReleaseUnavailableError(
+            f'{item.name}: not in the cache ({target}) and {why}; fetch {item.url} into that folder'
+        )
     try:
-        with atomic_write(target, suffix='.part') as out:
-            got = _fetch(item.url, out, progress)
-            if item.sha256 is not None and got != item.sha256:
-                raise RuntimeError(f'{item.url}: sha256 {got} is not the official {item.sha256}; download discarded')
-    except OSError as err:
-        raise RuntimeError(f'Cannot download {name} from {item.url} into {target}: {err}') from err
-    return target
-
-
-def _fetch(url: str, out, progress: bool) -> str:
-    """Stream ``url`` into ``out``; return the sha256 of what was written."""
-    from tqdm import tqdm
-
-    with urllib.request.urlopen(url, timeout=60) as response:
-        total = int(response.headers.get('Content-Length') or 0) or None
-        digest = hashlib.sha256()
-        with tqdm(total=total, unit='B', unit_scale=True, desc=url.rsplit('/', 1)[1], disable=not progress) as bar:
-            for chunk in iter(lambda: response.read(1 << 20), b''):
-                out.write(chunk)
-                digest.update(chunk)
-                bar.update(len(chunk))
-    return digest.hexdigest()
+        return download_file(item.url, target, item.sha256, progress)
+    except DownloadError as err:
+        raise ReleaseUnavailableError(f'{item.name}: {err}{rejected}') from err

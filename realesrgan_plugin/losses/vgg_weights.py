@@ -1,15 +1,19 @@
 """Where the ImageNet VGG weights of the perceptual loss come from, and a clear error when they can't.
 
-Order: an explicit path (option ``vgg_weights_path`` or env ``REALESRGAN_VGG_WEIGHTS``); the file
+Order: an explicit path (option ``vgg_weights_path`` or ``REALESRGAN_PLUGIN_VGG_WEIGHTS``); the file
 torchvision itself caches (``<torch hub dir>/checkpoints/<name>``, honours ``TORCH_HOME``); BasicSR's
-legacy ``experiments/pretrained_models/<name>``; else torchvision's download into that cache, unless
-``REALESRGAN_OFFLINE=1``. Never a silent random initialisation.
+legacy ``experiments/pretrained_models/<name>``; else a download into that cache (``core.download``,
+checked against the sha256 prefix in the file name), unless ``REALESRGAN_PLUGIN_OFFLINE=1``. Never a
+silent random initialisation.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from realesrgan_plugin.core import env
+from realesrgan_plugin.core.download import DownloadError, download_file
 
 import torch
 
@@ -25,8 +29,6 @@ VGG_WEIGHT_URLS = {
     'vgg16_bn': 'https://download.pytorch.org/models/vgg16_bn-6c64b313.pth',
     'vgg19_bn': 'https://download.pytorch.org/models/vgg19_bn-c79401a0.pth',
 }
-ENV_WEIGHTS = 'REALESRGAN_VGG_WEIGHTS'
-ENV_OFFLINE = 'REALESRGAN_OFFLINE'
 
 
 class VGGWeightsMissingError(FileNotFoundError):
@@ -47,7 +49,7 @@ def _url(vgg_type: str) -> str:
 
 def resolve_vgg_weights(vgg_type: str = 'vgg19', path: str | os.PathLike | None = None) -> Path:
     """Return a local file holding ``vgg_type``'s ImageNet weights, downloading it when allowed."""
-    explicit = path or os.environ.get(ENV_WEIGHTS)
+    explicit = path or env.vgg_weights_path()
     if explicit:
         explicit = Path(explicit).expanduser()
         if not explicit.is_file():
@@ -58,18 +60,12 @@ def resolve_vgg_weights(vgg_type: str = 'vgg19', path: str | os.PathLike | None 
     for candidate in (cached, legacy):
         if candidate.is_file():
             return candidate
-    if os.environ.get(ENV_OFFLINE, '0') not in ('', '0'):
-        raise VGGWeightsMissingError(_missing_message(vgg_type, cached, 'offline mode (REALESRGAN_OFFLINE=1)'))
+    if env.offline():
+        raise VGGWeightsMissingError(_missing_message(vgg_type, cached, f'offline mode ({env.OFFLINE}=1)'))
     try:
-        torch.hub.download_url_to_file(_url(vgg_type), str(_prepare(cached)), hash_prefix=_hash_prefix(cached))
-    except Exception as err:  # URLError, socket errors, hash mismatch...
+        return download_file(_url(vgg_type), cached, sha256=_hash_prefix(cached))
+    except DownloadError as err:
         raise VGGWeightsMissingError(_missing_message(vgg_type, cached, f'download failed: {err}')) from err
-    return cached
-
-
-def _prepare(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _hash_prefix(path: Path) -> str:
@@ -80,5 +76,5 @@ def _missing_message(vgg_type: str, cached: Path, reason: str) -> str:
     return (
         f'The perceptual loss needs ImageNet {vgg_type} weights, not found ({reason}). Expected at {str(cached)!r} '
         f'(torchvision cache, TORCH_HOME), or give a file with the perceptual_opt key vgg_weights_path or the '
-        f'environment variable {ENV_WEIGHTS}. Download: {_url(vgg_type)}'
+        f'environment variable {env.VGG_WEIGHTS}. Download: {_url(vgg_type)}'
     )

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import os
 import pickle
 import re
@@ -30,8 +29,8 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from realesrgan_plugin.core.atomic import atomic_torch_save
 from realesrgan_plugin.core.checkpoint import SAFE_CHECKPOINT_GLOBALS, safe_torch_load
-from realesrgan_plugin.core.img_io import write_bytes_atomic
 
 import numpy as np
 import torch
@@ -211,13 +210,6 @@ def normalize_checkpoint(ckpt: dict, name: str = 'checkpoint') -> dict:
     return ckpt
 
 
-def save_torch_atomic(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file and rename: an interrupted save never leaves half a file."""
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    write_bytes_atomic(path, buffer.getvalue())
-
-
 # --------------------------------------------------------------------------- CLI
 
 
@@ -229,17 +221,17 @@ def convert(src: str, dst: str, to: str, net_d: str | None = None, dst_d: str | 
     if to == 'mmengine':
         extra_d = load_checkpoint_file(net_d) if net_d else None
         state = to_mmengine_state_dict(ckpt, extra_d, name=src)
-        save_torch_atomic({'state_dict': state, 'meta': {'converted_from': detect_layout(ckpt, src)}}, dst)
+        atomic_torch_save({'state_dict': state, 'meta': {'converted_from': detect_layout(ckpt, src)}}, dst)
         return [dst]
     if to != 'basicsr':
         raise ValueError(f"--to must be 'basicsr' or 'mmengine', got {to!r}")
     net_g, disc = to_basicsr(ckpt, name=src)
     written = []
     if net_g:
-        save_torch_atomic(net_g, dst)
+        atomic_torch_save(net_g, dst)
         written.append(dst)
     if disc is not None and dst_d:
-        save_torch_atomic(disc, dst_d)
+        atomic_torch_save(disc, dst_d)
         written.append(dst_d)
     elif disc is not None:
         print(f'note: {src} also holds discriminator weights; pass --dst-d to keep them')

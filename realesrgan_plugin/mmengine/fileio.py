@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from realesrgan_plugin.core.img_io import write_bytes_atomic
+from realesrgan_plugin.core.atomic import write_bytes_atomic
 
 from mmengine.fileio import LocalBackend, register_backend
 

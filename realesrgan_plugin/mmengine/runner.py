@@ -12,9 +12,9 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from datetime import timedelta
 
+from realesrgan_plugin.core.dist import export_slurm_env
 from realesrgan_plugin.mmengine import fileio  # noqa: F401  (registers the 'atomic_local' file backend)
 from realesrgan_plugin.mmengine.checkpoint import mmengine_safe_globals
 from realesrgan_plugin.mmengine.registry import RUNNERS
@@ -26,21 +26,10 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 
-def _slurm_env_to_torch_env() -> None:
-    """Fill torch's env:// variables from SLURM's (what MMEngine does for GPUs)."""
-    os.environ.setdefault('MASTER_PORT', '29500')
-    if 'MASTER_ADDR' not in os.environ:
-        node_list = os.environ['SLURM_NODELIST']
-        os.environ['MASTER_ADDR'] = subprocess.getoutput(f'scontrol show hostname {node_list} | head -n1')
-    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
-    os.environ['RANK'] = os.environ['SLURM_PROCID']
-    os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', '0')
-
-
 def init_cpu_process_group(launcher: str, timeout_s: float = 1800) -> None:
     """Start a gloo process group from the launcher's environment variables."""
     if launcher == 'slurm':
-        _slurm_env_to_torch_env()
+        export_slurm_env()
     elif launcher != 'pytorch':
         raise ValueError(f"CPU distributed training supports --launcher pytorch or slurm, got '{launcher}'")
     missing = [k for k in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT') if k not in os.environ]

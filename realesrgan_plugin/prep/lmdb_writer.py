@@ -19,16 +19,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
+from realesrgan_plugin.core.atomic import write_bytes_atomic
 from realesrgan_plugin.core.img_io import (
     ImageReadError,
     decode_image,
     encode_image,
     png_params,
     read_image,
-    write_bytes_atomic,
 )
 from realesrgan_plugin.core.lmdb_env import close_readonly_env, readonly_env
-from realesrgan_plugin.core.meta_info import LMDB_META_LINE, lmdb_key, relpaths_from_meta_info
+from realesrgan_plugin.core.meta_info import (
+    LmdbEntry,
+    lmdb_key,
+    parse_meta_line,
+    read_lmdb_meta_info,
+    relpaths_from_meta_info,
+)
 from realesrgan_plugin.prep.batch import BatchReport, list_images, run_pool
 
 import lmdb
@@ -36,38 +42,6 @@ import lmdb
 META_INFO = 'meta_info.txt'
 PARTIAL_META_INFO = META_INFO + '.partial'
 RAW_LEVEL = -1  # meta_info level of an entry holding the source file's bytes as they are
-
-
-@dataclass(frozen=True)
-class LmdbEntry:
-    relpath: str  # relative path of the source image, with its extension
-    shape: tuple[int, int, int]  # (h, w, c); c is 1 for gray
-    level: int  # PNG compression level it was re-encoded with, or RAW_LEVEL
-
-    @property
-    def key(self) -> str:
-        return lmdb_key(self.relpath)
-
-    def meta_line(self) -> str:
-        h, w, c = self.shape
-        return f'{self.relpath} ({h},{w},{c}) {self.level}'
-
-
-def parse_meta_line(line: str) -> LmdbEntry:
-    """Parse ``relpath (h,w,c) level`` (names may contain spaces and dots)."""
-    match = LMDB_META_LINE.match(line.rstrip('\r\n'))
-    if not match:
-        raise ValueError(f'not a meta_info line "<relpath> (h,w,c) <level>": {line.rstrip()!r}')
-    return LmdbEntry(match['relpath'], (int(match['h']), int(match['w']), int(match['c'])), int(match['level']))
-
-
-def read_meta_info(path: str | os.PathLike) -> list[LmdbEntry]:
-    """Entries of an LMDB folder's ``meta_info.txt`` (or of that file itself)."""
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        path = os.path.join(path, META_INFO)
-    with open(path, encoding='utf-8') as f:
-        return [parse_meta_line(line) for line in f if line.strip()]
 
 
 @dataclass
@@ -287,7 +261,7 @@ def verify_lmdb(
     checks that the database holds no entry the meta-info does not list."""
     lmdb_path = os.fspath(lmdb_path)
     report = BatchReport('verify_lmdb')
-    entries = read_meta_info(lmdb_path)
+    entries = read_lmdb_meta_info(lmdb_path)
     with lmdb.open(lmdb_path, readonly=True, lock=False) as env:
         stored = env.stat()['entries']
     if stored != len(entries):
@@ -310,7 +284,7 @@ def read_lmdb_images(lmdb_path: str | os.PathLike, keys: Iterable[str] | None = 
     """(key, decoded image) for ``keys`` (default: all, in meta_info order); a convenience for
     inspection and tests, not for training loops."""
     lmdb_path = os.fspath(lmdb_path)
-    keys = [e.key for e in read_meta_info(lmdb_path)] if keys is None else list(keys)
+    keys = [e.key for e in read_lmdb_meta_info(lmdb_path)] if keys is None else list(keys)
     out = []
     with lmdb.open(lmdb_path, readonly=True, lock=False) as env, env.begin() as txn:
         for key in keys:

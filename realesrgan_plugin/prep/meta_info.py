@@ -13,7 +13,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from realesrgan_plugin.core.img_io import ImageReadError, read_image, write_bytes_atomic
+from realesrgan_plugin.core.atomic import write_bytes_atomic
+from realesrgan_plugin.core.img_io import ImageReadError, read_image
 from realesrgan_plugin.prep.batch import BatchReport, list_images, run_pool
 
 PAIR_SEPARATOR = ', '

@@ -16,7 +16,8 @@ import os
 from dataclasses import dataclass
 from functools import partial
 
-from realesrgan_plugin.core.img_io import ImageReadError, png_params, read_image, remove_stale_temp_files, write_image
+from realesrgan_plugin.core.atomic import remove_stale_temp_files
+from realesrgan_plugin.core.img_io import ImageReadError, png_params, read_image, write_image
 from realesrgan_plugin.prep.batch import BatchReport, list_images, refuse_same_folder, run_pool
 
 import cv2

@@ -25,7 +25,9 @@ import re
 from dataclasses import asdict, dataclass
 from functools import partial
 
-from realesrgan_plugin.core.img_io import ImageReadError, png_params, read_image, remove_stale_temp_files, write_image
+from realesrgan_plugin.core.atomic import remove_stale_temp_files
+from realesrgan_plugin.core.img_io import ImageReadError, png_params, read_image, write_image
+from realesrgan_plugin.core.windows import window_starts
 from realesrgan_plugin.prep.batch import BatchReport, list_images, refuse_same_folder, run_pool
 
 import numpy as np
@@ -48,17 +50,6 @@ class CropSettings:
         png_params(self.compression_level)  # validates the level
 
 
-def window_starts(length: int, crop_size: int, step: int, thresh_size: int) -> list[int]:
-    """Start offsets of the sliding windows along one axis (the official rule); a side shorter
-    than the crop gets a single window from 0 (the crop is then that side's full length)."""
-    if length <= crop_size:
-        return [0]
-    starts = list(range(0, length - crop_size + 1, step))
-    if length - (starts[-1] + crop_size) > thresh_size:
-        starts.append(length - crop_size)
-    return starts
-
-
 def output_stem(name: str, strip_scale_suffix: bool = False) -> tuple[str, str]:
     """(stem, extension) the crops of ``name`` are named after; the extension is kept as is."""
     stem, ext = os.path.splitext(os.path.basename(name))
@@ -69,13 +60,6 @@ def output_stem(name: str, strip_scale_suffix: bool = False) -> tuple[str, str]:
 
 def crop_names(stem: str, ext: str, count: int) -> list[str]:
     return [f'{stem}_s{idx:03d}{ext}' for idx in range(1, count + 1)]
-
-
-def count_windows(height: int, width: int, settings: CropSettings) -> int:
-    s = settings
-    return len(window_starts(height, s.crop_size, s.step, s.thresh_size)) * len(
-        window_starts(width, s.crop_size, s.step, s.thresh_size)
-    )
 
 
 @dataclass

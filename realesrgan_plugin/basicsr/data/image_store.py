@@ -24,17 +24,6 @@ import numpy as np
 logger = logging.getLogger('basicsr')
 
 
-def read_meta_info(path: str | os.PathLike) -> list[str]:
-    """Relative image paths listed in a meta_info file (plain or LMDB lines; names may hold spaces)."""
-    try:
-        names = relpaths_from_meta_info(path)
-    except OSError as err:
-        raise FileNotFoundError(f'Cannot read meta_info file {os.fspath(path)!r}: {err.strerror or err}') from err
-    if not names:
-        raise ValueError(f'meta_info file {os.fspath(path)!r} lists no images')
-    return names
-
-
 def scan_images(folder: str | os.PathLike) -> list[str]:
     """Sorted relative paths (POSIX separators) of all images under ``folder``, recursively."""
     root = Path(folder)
@@ -73,7 +62,7 @@ class LmdbStore:
             raise FileNotFoundError(f'{self.root!r} is not an LMDB folder (no data.mdb)')
 
     def names(self) -> list[str]:
-        return read_meta_info(os.path.join(self.root, 'meta_info.txt'))
+        return relpaths_from_meta_info(os.path.join(self.root, 'meta_info.txt'))
 
     def location(self, name: str) -> str:
         return f'{self.root}:{lmdb_key(name)}'
@@ -100,7 +89,7 @@ def list_names(store: DiskStore | LmdbStore, meta_info: str | None) -> list[str]
     if isinstance(store, LmdbStore):
         return store.names()
     if meta_info:
-        return read_meta_info(meta_info)
+        return relpaths_from_meta_info(meta_info)
     return scan_images(store.root)
 
 
@@ -149,6 +138,16 @@ class RobustReader:
         self.retry_sleep = retry_sleep
         self.skip_bad = skip_bad
         self.skipped: dict[str, str] = {}
+
+    @classmethod
+    def from_options(cls, size: int, opt: dict) -> RobustReader:
+        """The dataset options ``io_retries``, ``io_retry_sleep`` and ``skip_bad_images``."""
+        return cls(
+            size,
+            retries=int(opt.get('io_retries', 3)),
+            retry_sleep=float(opt.get('io_retry_sleep', 1.0)),
+            skip_bad=bool(opt.get('skip_bad_images', False)),
+        )
 
     def __call__(self, index: int, load: Callable[[int], object], describe: Callable[[int], str], rng) -> object:
         tried: list[str] = []

@@ -48,12 +48,7 @@ class RealESRGANDataset(data.Dataset):
         self.kernels_on_cpu = bool(opt.get('kernels_on_cpu', False))
         # Kernel keys live in the dataset options, as in the official option files.
         self.synthesis_settings = settings_from_options({'datasets': {'train': opt}})
-        self.reader = RobustReader(
-            len(self.names),
-            retries=int(opt.get('io_retries', 3)),
-            retry_sleep=float(opt.get('io_retry_sleep', 1.0)),
-            skip_bad=bool(opt.get('skip_bad_images', False)),
-        )
+        self.reader = RobustReader.from_options(len(self.names), opt)
 
     @property
     def paths(self) -> list[str]:

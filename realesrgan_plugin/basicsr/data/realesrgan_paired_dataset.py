@@ -106,12 +106,7 @@ class RealESRGANPairedDataset(data.Dataset):
         else:
             self.pairs = _pairs_from_folders(opt['dataroot_gt'], opt['dataroot_lq'], opt.get('filename_tmpl', '{}'))
         self.mean, self.std = opt.get('mean'), opt.get('std')
-        self.reader = RobustReader(
-            len(self.pairs),
-            retries=int(opt.get('io_retries', 3)),
-            retry_sleep=float(opt.get('io_retry_sleep', 1.0)),
-            skip_bad=bool(opt.get('skip_bad_images', False)),
-        )
+        self.reader = RobustReader.from_options(len(self.pairs), opt)
 
     @property
     def paths(self) -> list[dict[str, str]]:

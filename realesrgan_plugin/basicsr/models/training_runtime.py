@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from os import path as osp
 from typing import Any
 
-from realesrgan_plugin.core.checkpoint import atomic_torch_save, capture_rng_state, restore_rng_state, safe_torch_load
+from realesrgan_plugin.core.atomic import atomic_torch_save
+from realesrgan_plugin.core.checkpoint import capture_rng_state, restore_rng_state, safe_torch_load
 from realesrgan_plugin.core.degradations import RealESRGANSynthesis, TrainingPairPool, USMSharp
 from realesrgan_plugin.core.dist import all_reduce_sum, barrier, training_device
 from realesrgan_plugin.core.training_steps import (

@@ -27,15 +27,12 @@ from realesrgan_plugin.core.degradations.synthesis import (
     settings_from_options,
 )
 
-SecondOrderDegradation = RealESRGANSynthesis  # the name used in the design notes
-
 __all__ = [
     'KERNEL_TYPES',
     'DegradationSettings',
     'DiffJPEG',
     'KernelSettings',
     'RealESRGANSynthesis',
-    'SecondOrderDegradation',
     'TrainingPairPool',
     'USMSharp',
     'add_noise',

@@ -212,7 +212,7 @@ class RealESRGANSynthesis(torch.nn.Module):
         return start, length
 
     # ------------------------------------------------------------------ the degradation
-    def _degrade_one(self, x: torch.Tensor, d: _SampleDraw, kernel2, sinc, generator) -> torch.Tensor:
+    def _degrade_group_sharing_draw(self, x: torch.Tensor, d: _SampleDraw, kernel2, sinc, generator) -> torch.Tensor:
         """Everything after the first blur for a group of samples sharing ``d``'s geometry."""
         s = self.settings
         n = x.shape[0]
@@ -289,7 +289,9 @@ class RealESRGANSynthesis(torch.nn.Module):
         for idx in groups.values():
             d = draws[idx[0]]
             sel = torch.as_tensor(idx, device=device)
-            out = self._degrade_one(x[sel], d, kernels['kernel2'][sel], kernels['sinc_kernel'][sel], generator)
+            out = self._degrade_group_sharing_draw(
+                x[sel], d, kernels['kernel2'][sel], kernels['sinc_kernel'][sel], generator
+            )
             out = torch.clamp((out * 255.0).round(), 0, 255) / 255.0
             for j, i in enumerate(idx):
                 top, left = offsets[i]
