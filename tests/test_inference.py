@@ -292,7 +292,7 @@ def test_out_of_memory_shrinks_batch_then_tile(photo, error):
     out = up.enhance(photo)
     ref = Upsampler(net, 4).enhance(photo)
     assert np.abs(out.astype(int) - ref).max() <= 1
-    assert up.tile == 10 and up.batch_tiles == 1  # remembered for the next image
+    assert up.tile == 0 and up.batch_tiles == 4  # the fallback was this call's own: settings unchanged
     hopeless = Upsampler(OOMAbove(net, 4, error), 4, tile=32)
     with pytest.raises(RuntimeError, match='Out of memory even with tile size'):
         hopeless.enhance(photo)

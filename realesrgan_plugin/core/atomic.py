@@ -2,16 +2,72 @@
 
 A process killed mid-write leaves the old target (or none) and a dot-named temporary file,
 never half a file under the target's name. Used for images, checkpoints and downloads.
+
+A full disk or an I/O error while writing (``ENOSPC``, ``EIO``, quota, file size limit) becomes
+one :class:`DiskWriteError` that names the target; the temporary file is removed and the
+previous file under the target's name is left as it was.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
+
+# errno values that mean "the storage cannot take this write", not "this program is wrong".
+DISK_ERRNOS = frozenset(
+    code for code in (errno.ENOSPC, errno.EIO, getattr(errno, 'EDQUOT', None), errno.EFBIG, errno.EROFS) if code
+)
+
+
+class DiskWriteError(OSError):
+    """Writing ``target`` failed because of the storage (full, read-only, I/O error).
+
+    An ``OSError`` (command lines print it as one ``error:`` line) whose text names the target
+    and says what is left behind."""
+
+    def __init__(self, target: str | os.PathLike, reason: str, code: int | None = None) -> None:
+        super().__init__(code, reason)
+        self.filename = os.fspath(target)
+        self.reason = reason
+
+    def __reduce__(self):  # crosses process pools intact (OSError would rebuild it from its args)
+        return type(self), (self.filename, self.reason, self.errno)
+
+    def __str__(self) -> str:
+        return f'cannot write {self.filename}: {self.reason} (free space and run again; nothing partial was left)'
+
+
+def is_disk_error(err: BaseException) -> bool:
+    """True for an OSError, or an error of a library (LMDB, PyAV...) whose message carries one,
+    that means the storage refused the write."""
+    if isinstance(err, DiskWriteError):
+        return False  # already reported with its target
+    if isinstance(err, OSError) and err.errno in DISK_ERRNOS:
+        return True
+    text = str(err)
+    return any(os.strerror(code) in text for code in DISK_ERRNOS)
+
+
+def as_disk_write_error(target: str | os.PathLike, err: BaseException) -> DiskWriteError:
+    code = err.errno if isinstance(err, OSError) else None
+    reason = os.strerror(code) if code in DISK_ERRNOS else str(err).splitlines()[0]
+    return DiskWriteError(target, reason, code)
+
+
+@contextmanager
+def naming_disk_errors(target: str | os.PathLike) -> Iterator[None]:
+    """Turn a storage failure inside the block into a :class:`DiskWriteError` naming ``target``."""
+    try:
+        yield
+    except Exception as err:
+        if is_disk_error(err):
+            raise as_disk_write_error(target, err) from err
+        raise
 
 
 def default_file_mode() -> int:
@@ -28,16 +84,18 @@ def atomic_write(path: str | os.PathLike, *, suffix: str = '.tmp', fsync: bool =
     ``fsync=False`` skips flushing to disk: still atomic against a killed process, not against
     a power cut (fine for bulk outputs a resumed job can redo)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix=suffix, dir=path.parent)
+    with naming_disk_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix=suffix, dir=path.parent)
     try:
-        with os.fdopen(fd, 'wb') as f:
-            yield f
-            if fsync:
-                f.flush()
-                os.fsync(f.fileno())
-        os.chmod(tmp, default_file_mode())  # mkstemp makes it owner-only; outputs get the usual mode
-        os.replace(tmp, path)
+        with naming_disk_errors(path):
+            with os.fdopen(fd, 'wb') as f:
+                yield f
+                if fsync:
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.chmod(tmp, default_file_mode())  # mkstemp makes it owner-only; outputs get the usual mode
+            os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
