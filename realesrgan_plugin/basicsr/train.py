@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from realesrgan_plugin.basicsr.data.seeded_sampler import SeededDataset, SeededSampler
+from realesrgan_plugin.core.atomic import DiskWriteError, NamingDiskErrors
 from realesrgan_plugin.core.checkpoint import (
     ResumeError,
     newest_intact_checkpoint,
@@ -256,6 +257,12 @@ def model_networks(model) -> dict:
     return {n: model.get_bare_model(getattr(model, n)) for n in names if getattr(model, n, None) is not None}
 
 
+def tensorboard_event_file(writer) -> str:
+    """The event file a ``SummaryWriter`` appends to (its folder where torch hides the name)."""
+    event_writer = getattr(getattr(writer, 'file_writer', None), 'event_writer', None)
+    return getattr(event_writer, '_file_name', None) or writer.get_logdir()
+
+
 def validate(model, val_loaders: list, opt: dict, current_iter: int, tb_logger) -> None:
     """Validation never changes the random streams training draws from."""
     with preserved_rng_state():
@@ -279,6 +286,8 @@ def train_pipeline(argv: Sequence[str]) -> None:
     logger.info(get_env_info())
     logger.info(dict2str(opt))
     tb_logger = init_tb_loggers(opt)
+    if tb_logger:
+        tb_logger = NamingDiskErrors(tb_logger, tensorboard_event_file(tb_logger))
 
     train_loader, train_sampler, batches_per_epoch = build_train_loader(opt, logger)
     val_loaders = build_val_loaders(opt, logger)
@@ -355,7 +364,7 @@ def train_pipeline(argv: Sequence[str]) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     try:
         train_pipeline(sys.argv[1:] if argv is None else argv)
-    except ResumeError as err:
+    except (ResumeError, DiskWriteError) as err:  # one line: the file at fault and what to do
         print(f'error: {err}', file=sys.stderr)
         raise SystemExit(2) from None
 

@@ -44,18 +44,33 @@ class DiskWriteError(OSError):
 
 def is_disk_error(err: BaseException) -> bool:
     """True for an OSError, or an error of a library (LMDB, PyAV...) whose message carries one,
-    that means the storage refused the write."""
-    if isinstance(err, DiskWriteError):
-        return False  # already reported with its target
-    if isinstance(err, OSError) and err.errno in DISK_ERRNOS:
-        return True
-    text = str(err)
-    return any(os.strerror(code) in text for code in DISK_ERRNOS)
+    that means the storage refused the write; also when such an error is the context of ``err``
+    (``torch.save`` hides an ENOSPC behind a RuntimeError about zip positions)."""
+    seen = 0
+    while err is not None and seen < 8:
+        if isinstance(err, DiskWriteError):
+            return False  # already reported with its target
+        if isinstance(err, OSError) and err.errno in DISK_ERRNOS:
+            return True
+        if any(os.strerror(code) in str(err) for code in DISK_ERRNOS):
+            return True
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return False
+
+
+def _disk_reason(err: BaseException) -> tuple[str, int | None]:
+    """The storage failure's text and errno, from ``err`` or the error it hides."""
+    while err is not None:
+        if isinstance(err, OSError) and err.errno in DISK_ERRNOS:
+            return os.strerror(err.errno), err.errno
+        if any(os.strerror(code) in str(err) for code in DISK_ERRNOS):
+            return str(err).splitlines()[0], None
+        err = err.__cause__ or err.__context__
+    return 'write failed', None
 
 
 def as_disk_write_error(target: str | os.PathLike, err: BaseException) -> DiskWriteError:
-    code = err.errno if isinstance(err, OSError) else None
-    reason = os.strerror(code) if code in DISK_ERRNOS else str(err).splitlines()[0]
+    reason, code = _disk_reason(err)
     return DiskWriteError(target, reason, code)
 
 
@@ -68,6 +83,29 @@ def naming_disk_errors(target: str | os.PathLike) -> Iterator[None]:
         if is_disk_error(err):
             raise as_disk_write_error(target, err) from err
         raise
+
+
+class NamingDiskErrors:
+    """Wraps a writer object (a tensorboard ``SummaryWriter``...) so that a storage failure in any
+    of its methods becomes a :class:`DiskWriteError` naming ``target`` instead of a bare
+    ``[Errno 28] No space left on device`` from deep inside the library."""
+
+    def __init__(self, wrapped: object, target: str | os.PathLike) -> None:
+        self._wrapped, self._target = wrapped, target
+
+    def __getattr__(self, name: str):
+        value = getattr(self._wrapped, name)
+        if not callable(value):
+            return value
+
+        def call(*args, **kwargs):
+            with naming_disk_errors(self._target):
+                return value(*args, **kwargs)
+
+        return call
+
+    def __bool__(self) -> bool:
+        return bool(self._wrapped)
 
 
 def default_file_mode() -> int:

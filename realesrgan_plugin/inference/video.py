@@ -21,7 +21,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from realesrgan_plugin.core.atomic import default_file_mode
+from realesrgan_plugin.core.atomic import DiskWriteError, default_file_mode, naming_disk_errors
 
 import av
 import numpy as np
@@ -117,10 +117,12 @@ def upscale_video(
     dst.parent.mkdir(parents=True, exist_ok=True)
     if codec not in av.codecs_available:
         raise VideoError(f'video codec {codec!r} is not available in this PyAV build')
-    tmp = _partial_path(dst)
+    with naming_disk_errors(dst):
+        tmp = _partial_path(dst)
     try:
-        summary = _transcode(src, tmp, dst.suffix, frame_fn, codec, crf, preset, pix_fmt, copy_audio, progress)
-        os.replace(tmp, dst)
+        with naming_disk_errors(dst):  # a full disk: one error naming the output, the old one kept
+            summary = _transcode(src, tmp, dst.suffix, frame_fn, codec, crf, preset, pix_fmt, copy_audio, progress)
+            os.replace(tmp, dst)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -288,7 +290,7 @@ def main(argv: Sequence[str] | None = None, frame_fn: FrameFn | None = None) -> 
             copy_audio=not args.no_audio,
             progress=not args.quiet,
         )
-    except (VideoError, FileNotFoundError, ValueError, KeyError) as err:
+    except (VideoError, DiskWriteError, FileNotFoundError, ValueError, KeyError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -18,6 +18,7 @@ import os.path as osp
 import sys
 from collections.abc import Sequence
 
+from realesrgan_plugin.core.atomic import DiskWriteError
 from realesrgan_plugin.core.checkpoint import ResumeError, verify_checkpoint
 from realesrgan_plugin.core.dist import normalize_local_rank_args, shutdown_distributed
 from realesrgan_plugin.mmengine.checkpoint import load_checkpoint_file
@@ -94,10 +95,10 @@ def build_runner(cfg: Config):
 def main(argv: Sequence[str] | None = None) -> None:
     try:
         runner = build_runner(build_config(parse_args(argv)))
-    except ResumeError as err:
+        runner.train()
+    except (ResumeError, DiskWriteError) as err:  # one line: the file at fault and what to do
         print(f'error: {err}', file=sys.stderr)
         raise SystemExit(2) from None
-    runner.train()
     shutdown_distributed()
 
 
