@@ -140,6 +140,68 @@ def test_basicsr_explicit_damaged_resume_state_is_an_error(esrnet_uninterrupted,
     assert state.is_file()  # named by the user: left where it is
 
 
+@pytest.fixture(scope='module')
+def mm_uninterrupted(data_root, tmp_path_factory) -> Path:  # noqa: F811
+    """MMEngine Real-ESRNet, 4 iterations, checkpoints at 2 and 4."""
+    from test_mmengine import CONFIGS, tiny_options
+    from test_mmengine import train as mm_train
+
+    work = tmp_path_factory.mktemp('mm_straight')
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        mm_train(CONFIGS / 'realesrnet_x4_demo.py', work, tiny_options(data_root, 4, 'mm_a'))
+    finally:
+        torch.set_num_threads(threads)
+    return work
+
+
+def test_mmengine_resume_skips_a_damaged_newest_checkpoint(mm_uninterrupted, data_root, tmp_path, capsys):  # noqa: F811
+    """Truncate the checkpoint ``last_checkpoint`` names: --resume warns once naming it, sets it
+    aside, resumes from iter_2 and ends with the uninterrupted run's weights. No intact one left:
+    one error line; a damaged file named by --resume: an error naming it."""
+    from realesrgan_plugin.mmengine.checkpoint import load_checkpoint_file
+
+    from test_mmengine import CONFIGS, tiny_options
+    from test_mmengine import train as mm_train
+
+    work = tmp_path / 'work'
+    work.mkdir()
+    for step in (2, 4):
+        shutil.copy(mm_uninterrupted / f'iter_{step}.pth', work / f'iter_{step}.pth')
+    (work / 'last_checkpoint').write_text(str(work / 'iter_4.pth'))
+    truncate(work / 'iter_4.pth')
+    config = CONFIGS / 'realesrnet_x4_demo.py'
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        capsys.readouterr()
+        mm_train(config, work, tiny_options(data_root, 4, 'mm_b'), '--resume')
+        warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith('WARNING: --resume')]
+        assert len(warnings) == 1 and 'iter_4.pth' in warnings[0], warnings
+        assert (work / 'iter_4.pth.corrupt').is_file()
+        straight, again = (
+            load_checkpoint_file(mm_uninterrupted / 'iter_4.pth'),
+            load_checkpoint_file(work / 'iter_4.pth'),
+        )
+        assert again['message_hub']['runtime_info']['iter'] == 3
+        for key, value in straight['state_dict'].items():
+            assert torch.equal(value, again['state_dict'][key]), key
+
+        for step in (2, 4):
+            truncate(work / f'iter_{step}.pth')
+        with pytest.raises(SystemExit) as exit_info:
+            mm_train(config, work, tiny_options(data_root, 4, 'mm_c'), '--resume')
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert re.search(r'^error: --resume: no intact checkpoint left in .*fresh-if-none', err, re.M), err
+        with pytest.raises(SystemExit):
+            mm_train(config, work, tiny_options(data_root, 4, 'mm_d'), '--resume', str(work / 'iter_4.pth.corrupt'))
+        assert re.search(r"^error: Cannot load checkpoint '.*iter_4\.pth\.corrupt'", capsys.readouterr().err, re.M)
+    finally:
+        torch.set_num_threads(threads)
+
+
 # ============================================================================ full disk, real filesystem
 
 
@@ -322,3 +384,260 @@ def test_full_disk_tensorboard_log_names_the_event_file(small_fs):
         writer.close()
     except OSError:
         pass
+
+
+# ============================================================================ the Winograd kernel cache
+
+
+@pytest.fixture
+def fresh_kernel_cache(tmp_path, monkeypatch):
+    """An empty plugin cache for this test; afterwards the session's cache (and kernels) again."""
+    from realesrgan_plugin.inference import winograd as wg
+    from realesrgan_plugin.inference import zoo
+
+    cache = tmp_path / 'cache'
+    monkeypatch.setenv(zoo.CACHE_ENV, str(cache))
+    wg.load_kernels.cache_clear()
+    yield cache
+    monkeypatch.undo()
+    wg.load_kernels.cache_clear()
+
+
+def kernel_files(cache: Path) -> list[str]:
+    folder = cache / 'kernels'
+    return (
+        sorted(p.name.split('-')[0] + p.name[p.name.index('.') :] for p in folder.iterdir()) if folder.is_dir() else []
+    )
+
+
+def session_library() -> tuple[Path, Path]:
+    from realesrgan_plugin.inference import winograd as wg
+
+    if not wg.available():
+        pytest.skip('Winograd kernels unavailable here (no C compiler or a failed build)')
+    library = wg._library_path(wg._compiler())
+    return library, wg._stamp_path(library)
+
+
+def test_truncated_cached_library_is_rebuilt_not_loaded(fresh_kernel_cache, caplog):
+    from realesrgan_plugin.inference import winograd as wg
+
+    library, stamp = session_library()
+    (fresh_kernel_cache / 'kernels').mkdir(parents=True)
+    shutil.copy(library, fresh_kernel_cache / 'kernels' / library.name)
+    shutil.copy(stamp, fresh_kernel_cache / 'kernels' / stamp.name)
+    wg.load_kernels.cache_clear()
+    truncate(fresh_kernel_cache / 'kernels' / library.name, 0.3)
+    assert wg.available()
+    assert 'does not match its stamp: rebuilding' in caplog.text
+    assert wg._stamp_matches(fresh_kernel_cache / 'kernels' / library.name)
+
+
+def fake_compiler(folder: Path, body: str) -> Path:
+    """A ``$CC`` that logs each call to ``calls.log`` and then runs ``body`` (sh)."""
+    script = folder / 'fake-cc'
+    script.write_text(f'#!/bin/sh\necho called >> {folder}/calls.log\n{body}\n')
+    script.chmod(0o755)
+    return script
+
+
+def test_failed_build_is_remembered_and_not_retried_for_a_day(fresh_kernel_cache, tmp_path, monkeypatch, caplog):
+    from realesrgan_plugin.inference import winograd as wg
+
+    monkeypatch.setenv('CC', str(fake_compiler(tmp_path, 'echo "fatal: no such target" >&2; exit 1')))
+    assert not wg.available()
+    assert 'fatal: no such target' in caplog.text
+    wg.load_kernels.cache_clear()  # the next process
+    caplog.clear()
+    assert not wg.available()
+    assert (tmp_path / 'calls.log').read_text().count('called') == 1
+    assert 'not retried' in caplog.text and 'direct convolutions' in caplog.text
+    assert kernel_files(fresh_kernel_cache) == ['winograd.so.failed', 'winograd.so.lock']
+
+
+def test_library_that_crashes_fails_its_self_test_and_is_not_kept(fresh_kernel_cache, tmp_path, monkeypatch, caplog):
+    """A library built for another CPU dies with SIGILL: here it dies in the self-test child, never in us."""
+    from realesrgan_plugin.inference import winograd as wg
+
+    trap = tmp_path / 'trap.c'
+    trap.write_text('void wino_input(void) { __builtin_trap(); }\nvoid wino_output(void) {}\n')
+    real_cc = shutil.which('cc') or shutil.which('gcc')
+    if real_cc is None:
+        pytest.skip('needs a C compiler to build the crashing library')
+    body = f'for out; do :; done\nexec {real_cc} -shared -fPIC {trap} -o "$out"'
+    monkeypatch.setenv('CC', str(fake_compiler(tmp_path, body)))
+    assert not wg.available()
+    assert 'self-test' in caplog.text and 'signal' in caplog.text
+    assert kernel_files(fresh_kernel_cache) == ['winograd.so.failed', 'winograd.so.lock']
+
+
+def test_missing_source_falls_back_with_a_warning(fresh_kernel_cache, tmp_path, monkeypatch, caplog):
+    from realesrgan_plugin.inference import Upsampler
+    from realesrgan_plugin.inference import winograd as wg
+    from realesrgan_plugin.inference.fast_rrdb import FastRRDBNet
+
+    from basicsr.archs.rrdbnet_arch import RRDBNet
+
+    monkeypatch.setattr(wg, 'SOURCE', tmp_path / 'gone' / 'winograd.c')
+    assert not wg.available()
+    assert 'winograd.c' in caplog.text and 'direct convolutions' in caplog.text
+    net = RRDBNet(3, 3, scale=4, num_feat=8, num_block=1, num_grow_ch=4).eval()
+    assert isinstance(Upsampler(net, 4).model, FastRRDBNet)
+
+
+def test_no_compiler_falls_back_with_a_warning(fresh_kernel_cache, monkeypatch, caplog):
+    from realesrgan_plugin.inference import winograd as wg
+
+    monkeypatch.delenv('CC', raising=False)
+    monkeypatch.setenv('PATH', str(fresh_kernel_cache))  # no cc, no gcc
+    assert not wg.available()
+    assert 'no C compiler' in caplog.text
+
+
+@pytest.fixture
+def read_only_cache(tmp_path):
+    """A cache folder on a read-only filesystem (a tmpfs remounted ro); skipped where we cannot mount."""
+    folder = tmp_path / 'ro_cache'
+    folder.mkdir()
+    mount = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', str(folder)], capture_output=True)
+    if mount.returncode:
+        pytest.skip('cannot mount a tmpfs here (needs root) to make a truly read-only cache')
+    try:
+        subprocess.run(['mount', '-o', 'remount,ro', str(folder)], check=True)
+        yield folder
+    finally:
+        subprocess.run(['umount', '-l', str(folder)], check=False)
+
+
+def test_read_only_cache_falls_back_with_a_warning(read_only_cache, monkeypatch, caplog):
+    from realesrgan_plugin.inference import winograd as wg
+    from realesrgan_plugin.inference import zoo
+
+    monkeypatch.setenv(zoo.CACHE_ENV, str(read_only_cache))
+    wg.load_kernels.cache_clear()
+    try:
+        assert not wg.available()  # never an exception
+        assert 'Read-only file system' in caplog.text and 'direct convolutions' in caplog.text
+    finally:
+        monkeypatch.undo()
+        wg.load_kernels.cache_clear()
+
+
+def test_cache_key_is_the_cpu_capability_and_flags_never_empty(monkeypatch):
+    from realesrgan_plugin.inference import winograd as wg
+
+    monkeypatch.setattr(wg, '_cpu_flags', lambda: '')  # a platform that lists no flags
+    signature = wg._cpu_signature()
+    assert torch.backends.cpu.get_cpu_capability() in signature and signature.strip()
+    here = wg._library_path('cc')
+    monkeypatch.setattr(torch.backends.cpu, 'get_cpu_capability', lambda: 'AVX512')
+    assert wg._library_path('cc') != here  # another CPU never loads this one's -march=native build
+
+
+CONCURRENT_BUILD = """
+import logging, sys
+logging.basicConfig(level=logging.INFO)
+from realesrgan_plugin.inference import winograd
+print('AVAILABLE', winograd.available(), flush=True)
+"""
+
+
+def test_two_processes_building_the_cache_at_once_end_with_one_valid_library(tmp_path):
+    from realesrgan_plugin.inference import winograd as wg
+
+    if wg._compiler() is None:
+        pytest.skip('no C compiler: nothing to build')
+    env = dict(_env(), REALESRGAN_PLUGIN_CACHE=str(tmp_path / 'cache'))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, '-c', CONCURRENT_BUILD], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for proc, (out, err) in zip(procs, outputs):
+        assert proc.returncode == 0 and 'AVAILABLE True' in out, err[-3000:]
+    assert sum('building the Winograd kernels' in err for _, err in outputs) == 1  # the lock: built once
+    assert kernel_files(tmp_path / 'cache') == ['winograd.so', 'winograd.so.lock', 'winograd.so.stamp']
+
+
+# ============================================================================ threads and fork
+
+
+def test_one_upsampler_shared_by_four_threads_gives_the_serial_results():
+    """4 threads x 8 calls on one Upsampler (tiled, Winograd where available, an out-of-memory
+    fallback on the big images): every result equals the serial call's, settings unchanged."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from realesrgan_plugin.archs.srvgg_arch import SRVGGNetCompact
+    from realesrgan_plugin.inference import Upsampler
+
+    import numpy as np
+
+    class OOMOnBigBatches(torch.nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            if x.shape[0] * x.shape[2] * x.shape[3] > 3000:
+                raise RuntimeError("DefaultCPUAllocator: can't allocate memory")
+            return self.net(x)
+
+    torch.manual_seed(0)
+    net = SRVGGNetCompact(3, 3, num_feat=8, num_conv=2, upscale=4).eval()
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (20 + 7 * (i % 5), 24 + 5 * (i % 3), 3), dtype=np.uint8) for i in range(32)]
+    shared = Upsampler(net, 4, tile=24, tile_pad=4, batch_tiles=4)
+    plain = Upsampler(OOMOnBigBatches(net), 4, tile=24, tile_pad=4, batch_tiles=4)
+    serial = [shared.enhance(img) for img in images]
+    serial_plain = [plain.enhance(img) for img in images]
+
+    def run(up, indices):
+        return [(i, up.enhance(images[i])) for i in indices]
+
+    for up, expected in ((shared, serial), (plain, serial_plain)):
+        with ThreadPoolExecutor(4) as pool:
+            chunks = pool.map(run, [up] * 4, [range(k, 32, 4) for k in range(4)])
+            results = [r for chunk in chunks for r in chunk]
+        assert len(results) == 32
+        for i, out in results:
+            assert np.array_equal(out, expected[i]), f'image {i} differs from the serial call'
+        assert (up.tile, up.batch_tiles) == (24, 4)
+
+
+FORKED_WORKER = """
+import sys
+import numpy as np
+import torch
+from realesrgan_plugin.archs.srvgg_arch import SRVGGNetCompact
+from realesrgan_plugin.inference import Upsampler
+
+torch.set_num_threads(2)
+torch.manual_seed(0)
+up = Upsampler(SRVGGNetCompact(3, 3, num_feat=8, num_conv=2, upscale=4).eval(), 4)
+images = [np.random.default_rng(i).integers(0, 256, (40, 40, 3), dtype=np.uint8) for i in range(4)]
+expected = [up.enhance(img) for img in images]  # the parent's OpenMP pool is up before the fork
+
+class Frames(torch.utils.data.Dataset):
+    def __len__(self):
+        return len(images)
+    def __getitem__(self, i):
+        return torch.from_numpy(up.enhance(images[i]))
+
+loader = torch.utils.data.DataLoader(Frames(), num_workers=2, multiprocessing_context='fork', batch_size=None)
+for i, out in enumerate(loader):
+    assert np.array_equal(out.numpy(), expected[i]), i
+print('WINOGRAD', up.winograd, 'OK', flush=True)
+"""
+
+
+def test_forked_dataloader_worker_runs_inference_without_hanging():
+    proc = subprocess.run(
+        [sys.executable, '-c', FORKED_WORKER],
+        env=dict(_env(), OMP_NUM_THREADS='2'),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0 and 'OK' in proc.stdout, proc.stderr[-3000:]

@@ -82,12 +82,15 @@ def _cpu_signature() -> str:
         capability = torch.backends.cpu.get_cpu_capability()
     except (AttributeError, RuntimeError):
         capability = 'unknown-capability'
-    flags = ''
+    return ' '.join(part for part in (platform.machine() or 'unknown-machine', capability, _cpu_flags()) if part)
+
+
+def _cpu_flags() -> str:
+    """The CPU feature flags Linux lists; elsewhere whatever ``platform.processor()`` says (may be empty)."""
     try:
-        flags = next(line for line in Path('/proc/cpuinfo').read_text().splitlines() if line.startswith('flags'))
+        return next(line for line in Path('/proc/cpuinfo').read_text().splitlines() if line.startswith('flags'))
     except (OSError, StopIteration):
-        flags = platform.processor()
-    return ' '.join(part for part in (platform.machine() or 'unknown-machine', capability, flags) if part)
+        return platform.processor()
 
 
 def _compiler() -> str | None:
