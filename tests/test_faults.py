@@ -419,18 +419,25 @@ def session_library() -> tuple[Path, Path]:
     return library, wg._stamp_path(library)
 
 
-def test_truncated_cached_library_is_rebuilt_not_loaded(fresh_kernel_cache, caplog):
+def test_truncated_cached_library_is_rebuilt_not_loaded(tmp_path, monkeypatch, caplog):
     from realesrgan_plugin.inference import winograd as wg
+    from realesrgan_plugin.inference import zoo
 
-    library, stamp = session_library()
-    (fresh_kernel_cache / 'kernels').mkdir(parents=True)
-    shutil.copy(library, fresh_kernel_cache / 'kernels' / library.name)
-    shutil.copy(stamp, fresh_kernel_cache / 'kernels' / stamp.name)
+    library, stamp = session_library()  # built and stamped in the session's cache
+    cache = tmp_path / 'cache'
+    (cache / 'kernels').mkdir(parents=True)
+    shutil.copy(library, cache / 'kernels' / library.name)
+    shutil.copy(stamp, cache / 'kernels' / stamp.name)
+    truncate(cache / 'kernels' / library.name, 0.3)
+    monkeypatch.setenv(zoo.CACHE_ENV, str(cache))
     wg.load_kernels.cache_clear()
-    truncate(fresh_kernel_cache / 'kernels' / library.name, 0.3)
-    assert wg.available()
-    assert 'does not match its stamp: rebuilding' in caplog.text
-    assert wg._stamp_matches(fresh_kernel_cache / 'kernels' / library.name)
+    try:
+        assert wg.available()
+        assert 'does not match its stamp: rebuilding' in caplog.text
+        assert wg._stamp_matches(cache / 'kernels' / library.name)
+    finally:
+        monkeypatch.undo()
+        wg.load_kernels.cache_clear()
 
 
 def fake_compiler(folder: Path, body: str) -> Path:
