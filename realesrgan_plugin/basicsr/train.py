@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from realesrgan_plugin.basicsr.data.seeded_sampler import SeededDataset, SeededSampler
-from realesrgan_plugin.core.atomic import DiskWriteError, NamingDiskErrors
+from realesrgan_plugin.core.atomic import DiskWriteError, NamingDiskErrors, as_disk_write_error, is_disk_error
 from realesrgan_plugin.core.checkpoint import (
     ResumeError,
     newest_intact_checkpoint,
@@ -366,6 +366,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         train_pipeline(sys.argv[1:] if argv is None else argv)
     except (ResumeError, DiskWriteError) as err:  # one line: the file at fault and what to do
         print(f'error: {err}', file=sys.stderr)
+        raise SystemExit(2) from None
+    except Exception as err:
+        if not is_disk_error(err):
+            raise
+        # a writer of the host's own (loggers, visualisation backends) met a full disk
+        target = getattr(err, 'filename', None) or 'the experiment folder'
+        print(f'error: {as_disk_write_error(target, err)}', file=sys.stderr)
         raise SystemExit(2) from None
 
 

@@ -39,7 +39,7 @@ class DiskWriteError(OSError):
         return type(self), (self.filename, self.reason, self.errno)
 
     def __str__(self) -> str:
-        return f'cannot write {self.filename}: {self.reason} (free space and run again; nothing partial was left)'
+        return f'cannot write {self.filename}: {self.reason} (free space and run again)'
 
 
 def is_disk_error(err: BaseException) -> bool:

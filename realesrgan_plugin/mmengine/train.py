@@ -18,7 +18,7 @@ import os.path as osp
 import sys
 from collections.abc import Sequence
 
-from realesrgan_plugin.core.atomic import DiskWriteError
+from realesrgan_plugin.core.atomic import DiskWriteError, as_disk_write_error, is_disk_error
 from realesrgan_plugin.core.checkpoint import ResumeError, verify_checkpoint
 from realesrgan_plugin.core.dist import normalize_local_rank_args, shutdown_distributed
 from realesrgan_plugin.mmengine.checkpoint import load_checkpoint_file
@@ -98,6 +98,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         runner.train()
     except (ResumeError, DiskWriteError) as err:  # one line: the file at fault and what to do
         print(f'error: {err}', file=sys.stderr)
+        raise SystemExit(2) from None
+    except Exception as err:
+        if not is_disk_error(err):
+            raise
+        # a writer of the host's own (loggers, visualisation backends) met a full disk
+        target = getattr(err, 'filename', None) or 'the work dir'
+        print(f'error: {as_disk_write_error(target, err)}', file=sys.stderr)
         raise SystemExit(2) from None
     shutdown_distributed()
 
