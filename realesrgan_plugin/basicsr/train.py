@@ -8,7 +8,10 @@ builders, loggers, MessageLogger, validation) with what its ``train_pipeline`` l
 * ``--auto_resume`` looks in the experiment's own folder (``<root>/experiments/<name>``), and a
   resumed run continues bit for bit: training data is a function of (seed, epoch, position), and the
   training state holds every random state, the synthesis generator and the pair pool;
-* checkpoints written atomically, the ``.state`` file last;
+* ``--auto_resume`` verifies the newest state and the network files it names: a damaged one gets
+  one warning, is moved aside as ``*.corrupt``, and the newest intact state is used; none intact
+  stops the run unless ``--auto_resume=fresh-if-none`` (BasicSR crashes on the damaged file);
+* checkpoints written atomically, the ``.state`` file last; a full disk is one error line naming the file;
 * validation sharded over all ranks and run without touching the training random streams.
 
 Experiments go under ``--root_path`` (default: the current directory), as with BasicSR.
