@@ -11,9 +11,9 @@ from realesrgan_plugin.basicsr.data.seeded_sampler import SeededDataset, SeededS
 from realesrgan_plugin.core.checkpoint import (
     atomic_torch_save,
     capture_rng_state,
-    find_latest_training_state,
     remove_stale_temp_files,
     restore_rng_state,
+    training_states_newest_first,
 )
 from realesrgan_plugin.core.training_steps import ema_update
 from realesrgan_plugin.losses import PerceptualLoss, VGGWeightsMissingError
@@ -101,8 +101,8 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
 def test_latest_training_state_ignores_partial_writes(tmp_path):
     for name in ('5.state', '10.state', '.15.state.abc.tmp', '20.state.tmp', 'ranks'):
         (tmp_path / name).touch()
-    assert find_latest_training_state(tmp_path).name == '10.state'
-    assert find_latest_training_state(tmp_path / 'missing') is None
+    assert [p.name for p in training_states_newest_first(tmp_path)] == ['10.state', '5.state']
+    assert training_states_newest_first(tmp_path / 'missing') == []
     assert [p.name for p in remove_stale_temp_files(tmp_path)] == ['.15.state.abc.tmp']
     assert sorted(p.name for p in tmp_path.iterdir()) == ['10.state', '20.state.tmp', '5.state', 'ranks']
 
