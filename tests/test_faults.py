@@ -268,6 +268,36 @@ def test_full_disk_checkpoint_save_names_the_file(small_fs):
     assert sorted(p.name for p in small_fs.iterdir()) == ['ballast', 'net_g_4.pth']
 
 
+FILE_SIZE_LIMIT = """
+import resource, signal, sys
+import numpy as np
+from realesrgan_plugin.core.atomic import DiskWriteError
+from realesrgan_plugin.core.img_io import write_image
+target = sys.argv[1]
+write_image(target, np.zeros((8, 8, 3), np.uint8))
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write then fails with EFBIG instead of killing us
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+try:
+    write_image(target, np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8))
+except DiskWriteError as err:
+    print(err)
+"""
+
+
+def test_file_size_limit_without_root_names_the_target_and_keeps_the_old_file(tmp_path):
+    """The same fault where no filesystem can be mounted: RLIMIT_FSIZE in a child process."""
+    target = tmp_path / 'out.png'
+    proc = subprocess.run(
+        [sys.executable, '-c', FILE_SIZE_LIMIT, str(target)], env=_env(), capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert re.search(r'cannot write .*out\.png: File too large', proc.stdout), proc.stdout
+    import cv2
+
+    assert cv2.imread(str(target)).shape == (8, 8, 3)  # the previous image
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['out.png']
+
+
 def tiny_srvgg_weights(path: Path) -> Path:
     from realesrgan_plugin.archs.srvgg_arch import SRVGGNetCompact
 
