@@ -1,11 +1,80 @@
-"""Shared fixtures: small real photos from scikit-image (bundled, offline) and a temp dir."""
+"""Shared fixtures: small real photos from scikit-image (bundled, offline) and a temp dir.
+
+Every test session is hermetic: the plugin's caches (weights, Winograd kernels), torch hub and
+XDG caches point at one temporary folder (session-wide, so the kernels are built once), and any
+network connection other than loopback fails the test. Subprocesses inherit the cache variables.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import socket
+
 import realesrgan_plugin.basicsr  # noqa: F401  (compat + BasicSR registration before basicsr)
+from realesrgan_plugin.inference import zoo
 
 import numpy as np
 import pytest
+
+CACHE_VARIABLES = {zoo.CACHE_ENV: 'realesrgan_plugin', 'TORCH_HOME': 'torch', 'XDG_CACHE_HOME': 'xdg'}
+
+
+class NetworkAccessInTest(RuntimeError):
+    """A test tried to reach the network (tests must run offline)."""
+
+
+def _is_loopback(address: object) -> bool:
+    """Loopback (gloo/distributed tests talk over it) or a local socket; anything else is the network."""
+    if not isinstance(address, tuple):
+        return True  # AF_UNIX paths
+    host = address[0]
+    if host in ('localhost', ''):
+        return True
+    try:
+        return ipaddress.ip_address(host.split('%')[0]).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost would need DNS
+
+
+def _guard(original):
+    def connect(self, address, *args, **kwargs):
+        if not _is_loopback(address):
+            raise NetworkAccessInTest(f'network access in a test: connect to {address!r}')
+        return original(self, address, *args, **kwargs)
+
+    return connect
+
+
+def _guarded_getaddrinfo(original):
+    def getaddrinfo(host, *args, **kwargs):
+        if host not in (None, 'localhost', socket.gethostname()) and not _is_loopback((host,)):
+            raise NetworkAccessInTest(f'network access in a test: name lookup of {host!r}')
+        return original(host, *args, **kwargs)
+
+    return getaddrinfo
+
+
+@pytest.fixture(scope='session', autouse=True)
+def hermetic_session(tmp_path_factory):
+    """Caches in a temporary folder, the network blocked (loopback allowed), for the whole session."""
+    base = tmp_path_factory.mktemp('caches')
+    with pytest.MonkeyPatch.context() as mp:
+        for variable, folder in CACHE_VARIABLES.items():
+            mp.setenv(variable, str(base / folder))
+        mp.setattr(socket.socket, 'connect', _guard(socket.socket.connect))
+        mp.setattr(socket.socket, 'connect_ex', _guard(socket.socket.connect_ex))
+        mp.setattr(socket, 'getaddrinfo', _guarded_getaddrinfo(socket.getaddrinfo))
+        from realesrgan_plugin.inference import winograd
+
+        winograd.load_kernels.cache_clear()  # anything loaded before the session used the real cache
+        yield base
+
+
+def free_port() -> int:
+    """A TCP port the OS says is free now (for torchrun's --master-port)."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture(scope='session')

@@ -61,7 +61,10 @@ def test_an_old_spelling_is_not_read_but_pointed_out(monkeypatch, caplog):
 @pytest.fixture
 def slurm_env(monkeypatch):
     for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_PORT', 'SLURM_LOCALID'):
-        monkeypatch.delenv(key, raising=False)
+        # setenv first, so that the teardown also removes what export_slurm_env writes (a delenv of
+        # an absent variable records nothing, and a leaked RANK=5 makes later tests a non-zero rank)
+        monkeypatch.setenv(key, '')
+        monkeypatch.delenv(key)
     monkeypatch.setenv('MASTER_ADDR', 'node7')  # set: scontrol is not asked
     monkeypatch.setenv('SLURM_PROCID', '5')
     monkeypatch.setenv('SLURM_NTASKS', '8')

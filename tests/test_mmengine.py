@@ -35,6 +35,7 @@ import torch
 import yaml
 from basicsr.models import build_model
 from basicsr.utils.registry import ARCH_REGISTRY
+from conftest import free_port
 from mmengine.config import Config
 from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.optim import OptimWrapper, OptimWrapperDict
@@ -299,7 +300,7 @@ def test_two_process_gloo_training(tmp_path, data_root):
     work_dir = tmp_path / 'work'
     options = [*tiny_options(data_root, 2, 'dist'), 'model.perceptual_loss=None', 'model.init_generator=None']
     options.append('model_wrapper_cfg=None')
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc-per-node', '2', '--master-port', '29561']
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc-per-node', '2', '--master-port', str(free_port())]
     cmd += [str(driver), str(CONFIGS / 'realesrgan_x4_demo.py'), '--launcher', 'pytorch', '--work-dir', str(work_dir)]
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(REPO)}
     out = subprocess.run([*cmd, '--cfg-options', *options], capture_output=True, text=True, env=env, timeout=300)

@@ -9,7 +9,7 @@ from pathlib import Path
 import realesrgan_plugin.basicsr  # noqa: F401  (compat + BasicSR registration before basicsr)
 from realesrgan_plugin.basicsr.data.seeded_sampler import SeededDataset, SeededSampler
 from realesrgan_plugin.core.atomic import atomic_torch_save, remove_stale_temp_files
-from realesrgan_plugin.core.checkpoint import capture_rng_state, find_latest_training_state, restore_rng_state
+from realesrgan_plugin.core.checkpoint import capture_rng_state, restore_rng_state, training_states_newest_first
 from realesrgan_plugin.core.training_steps import ema_update
 from realesrgan_plugin.losses import PerceptualLoss, VGGWeightsMissingError
 
@@ -96,8 +96,8 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
 def test_latest_training_state_ignores_partial_writes(tmp_path):
     for name in ('5.state', '10.state', '.15.state.abc.tmp', '20.state.tmp', 'ranks'):
         (tmp_path / name).touch()
-    assert find_latest_training_state(tmp_path).name == '10.state'
-    assert find_latest_training_state(tmp_path / 'missing') is None
+    assert [p.name for p in training_states_newest_first(tmp_path)] == ['10.state', '5.state']
+    assert training_states_newest_first(tmp_path / 'missing') == []
     assert [p.name for p in remove_stale_temp_files(tmp_path)] == ['.15.state.abc.tmp']
     assert sorted(p.name for p in tmp_path.iterdir()) == ['10.state', '20.state.tmp', '5.state', 'ranks']
 

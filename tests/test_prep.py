@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from realesrgan_plugin.core.img_io import decode_image, read_image, write_image
@@ -141,17 +140,48 @@ def test_rerun_skips_finished_images_and_refuses_other_settings(odd_folder, tmp_
         extract_subimages(folder, out, crop_size=CROP * 2, step=STEP, n_thread=1)
 
 
-def _kill_mid_way(cmd: list[str], watch: Path, ready) -> None:
-    """Start ``cmd`` in its own process group and SIGKILL the whole group once ``ready(watch)``."""
+# Runs a tool, but pauses for good after the N-th call of one function (in the main process) and
+# says so on stdout: the test kills the job at exactly that point, with no timing race.
+PAUSE_AFTER_CALLS = """
+import importlib, runpy, sys, time
+module_name, qualname, count, tool = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+owner = importlib.import_module(module_name)
+*path, name = qualname.split('.')
+for part in path:
+    owner = getattr(owner, part)
+original, calls = getattr(owner, name), []
+def pausing(*args, **kwargs):
+    result = original(*args, **kwargs)
+    calls.append(1)
+    if len(calls) == count:
+        print('PAUSED', flush=True)
+        time.sleep(3600)
+    return result
+setattr(owner, name, pausing)
+sys.argv = [tool, *sys.argv[5:]]
+runpy.run_path(tool, run_name='__main__')
+"""
+
+
+def _kill_mid_way(cmd: list[str], pause_after: tuple[str, str, int]) -> None:
+    """Run ``cmd`` (python TOOL ARGS) in its own process group, pausing it after ``pause_after`` =
+    (module, function, calls); SIGKILL the whole group once it says it has paused."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
+    module, function, calls = pause_after
+    driver = [cmd[0], '-c', PAUSE_AFTER_CALLS, module, function, str(calls), *cmd[1:]]
     proc = subprocess.Popen(
-        cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        driver, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True
     )
-    deadline = time.monotonic() + 120
-    while not ready(watch) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    try:
+        for line in proc.stdout:
+            if line.strip() == 'PAUSED':
+                break
+        else:
+            pytest.fail(f'{cmd[1]} ended (status {proc.wait()}) before the point it should be killed at')
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
 
 
 def _many_images(folder: Path, photo: np.ndarray, count: int) -> None:
@@ -167,7 +197,7 @@ def test_killed_extract_resumes_to_the_same_files(tmp_path, astronaut_bgr):
     extract_subimages(src, ref, crop_size=48, step=16, compression_level=9, n_thread=1)
 
     cmd = [sys.executable, 'tools/extract_subimages.py', '--input', str(src), '--output', str(out), '--n_thread', '2']
-    _kill_mid_way(cmd + args, out, lambda d: d.is_dir() and len(os.listdir(d)) > 100)
+    _kill_mid_way(cmd + args, ('realesrgan_plugin.prep.subimages', '_Journal.add', 10))
     killed = _files(out)
     assert 0 < len(killed) < len(_files(ref)), 'the kill should land mid-way'
 
@@ -299,11 +329,7 @@ def test_killed_lmdb_job_resumes_to_the_same_database(tmp_path, astronaut_bgr):
     cmd = [sys.executable, 'tools/create_lmdb.py', '--input', str(src), '--output', str(out)]
     cmd += ['--compress_level', '9', '--n_thread', '2', '--batch', '1']
 
-    def committed(db: Path) -> bool:
-        partial = db / 'meta_info.txt.partial'
-        return partial.exists() and partial.stat().st_size > 0
-
-    _kill_mid_way(cmd, out, committed)
+    _kill_mid_way(cmd, ('realesrgan_plugin.prep.lmdb_writer', '_Writer.commit', 5))
     assert not (out / 'meta_info.txt').exists(), 'the kill should land mid-way'
     resumed = subprocess.run(
         [*cmd, '--verify'], cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True

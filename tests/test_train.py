@@ -10,10 +10,8 @@ import hashlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import realesrgan_plugin.basicsr  # noqa: F401  (compat + BasicSR registration before basicsr)
@@ -25,6 +23,7 @@ import pytest
 import torch
 import torchvision
 import yaml
+from conftest import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_OPTIONS = REPO / 'options' / 'demo'
@@ -147,16 +146,38 @@ def test_both_stages_train_from_option_files(data_root, tmp_path):
     assert 'Loading SRVGGNetCompact model from' in log and re.search(r'# psnr: [0-9.]+', log)
 
 
-def _kill_after(cmd: list[str], root: Path, marker: Path, timeout: float = 240) -> None:
-    """Start a run and SIGKILL it as soon as ``marker`` (a checkpoint) appears."""
-    proc = subprocess.Popen(cmd, env=_env(), cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + timeout
-    while not marker.exists():
-        assert proc.poll() is None, 'training ended before the checkpoint it should be killed after'
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+# Runs the training entry, but pauses for good right after the checkpoint of iteration argv[1]
+# and says so on stdout: the test kills it at exactly that point, with no timing race.
+PAUSE_AFTER_CHECKPOINT = """
+import sys, time
+import realesrgan_plugin.basicsr
+from realesrgan_plugin.basicsr.models.training_runtime import TrainingRuntimeMixin
+from realesrgan_plugin.basicsr.train import main
+stop, save = int(sys.argv[1]), TrainingRuntimeMixin.save_training_state
+def save_then_pause(self, epoch, current_iter):
+    save(self, epoch, current_iter)
+    if current_iter == stop:
+        print('CHECKPOINT WRITTEN', flush=True)
+        time.sleep(3600)
+TrainingRuntimeMixin.save_training_state = save_then_pause
+main(sys.argv[2:])
+"""
+
+
+def _kill_after_checkpoint(args: list[str], root: Path, stop_iter: int, timeout: float = 240) -> None:
+    """Start a run, wait for the line saying iteration ``stop_iter``'s checkpoint is on disk, SIGKILL it."""
+    cmd = [sys.executable, '-c', PAUSE_AFTER_CHECKPOINT, str(stop_iter), *args]
+    proc = subprocess.Popen(cmd, env=_env(), cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        for line in proc.stdout:
+            if line.strip() == 'CHECKPOINT WRITTEN':
+                break
+        else:
+            pytest.fail(f'training ended (status {proc.wait()}) before the checkpoint of iteration {stop_iter}')
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout)
+        proc.stdout.close()
 
 
 def test_sigkill_then_auto_resume_is_bit_identical(data_root, tmp_path):
@@ -169,9 +190,10 @@ def test_sigkill_then_auto_resume_is_bit_identical(data_root, tmp_path):
 
     killed = dict(full, name='killed')
     opt_file = write_options(killed, tmp_path)
-    cmd = [sys.executable, '-m', 'realesrgan_plugin.train', '-opt', str(opt_file), '--root_path', str(tmp_path)]
+    args = ['-opt', str(opt_file), '--root_path', str(tmp_path)]
+    cmd = [sys.executable, '-m', 'realesrgan_plugin.train', *args]
     states = tmp_path / 'experiments' / 'killed' / 'training_states'
-    _kill_after(cmd, tmp_path, states / '8.state')
+    _kill_after_checkpoint(args, tmp_path, 8)
     assert not (tmp_path / 'experiments' / 'killed' / 'models' / 'net_g_latest.pth').exists()
     assert not [p for p in states.iterdir() if p.name.endswith('.tmp')]
 
@@ -182,18 +204,12 @@ def test_sigkill_then_auto_resume_is_bit_identical(data_root, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-5000:]
     resumed_from = int(re.search(r'Resuming training from epoch: \d+, iter: (\d+)', proc.stderr + proc.stdout)[1])
-    assert 8 <= resumed_from < 16
+    assert resumed_from == 8
     for net in ('net_g', 'net_d'):
         assert_same_weights(
             tmp_path / 'experiments' / 'full' / 'models' / f'{net}_latest.pth',
             tmp_path / 'experiments' / 'killed' / 'models' / f'{net}_latest.pth',
         )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def test_torchrun_two_cpu_processes_train_identical_weights(data_root, tmp_path):
@@ -204,7 +220,7 @@ def test_torchrun_two_cpu_processes_train_identical_weights(data_root, tmp_path)
     opt['datasets']['train']['batch_size_per_gpu'] = 2
     opt_file = write_options(opt, tmp_path)
     cmd = [
-        sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', f'--master_port={_free_port()}',
+        sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', f'--master_port={free_port()}',
         '-m', 'realesrgan_plugin.train', '-opt', str(opt_file), '--root_path', str(tmp_path), '--launcher', 'pytorch',
     ]  # fmt: skip
     proc = subprocess.run(cmd, env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=300)

@@ -8,7 +8,10 @@ builders, loggers, MessageLogger, validation) with what its ``train_pipeline`` l
 * ``--auto_resume`` looks in the experiment's own folder (``<root>/experiments/<name>``), and a
   resumed run continues bit for bit: training data is a function of (seed, epoch, position), and the
   training state holds every random state, the synthesis generator and the pair pool;
-* checkpoints written atomically, the ``.state`` file last;
+* ``--auto_resume`` verifies the newest state and the network files it names: a damaged one gets
+  one warning, is moved aside as ``*.corrupt``, and the newest intact state is used; none intact
+  stops the run unless ``--auto_resume=fresh-if-none`` (BasicSR crashes on the damaged file);
+* checkpoints written atomically, the ``.state`` file last; a full disk is one error line naming the file;
 * validation sharded over all ranks and run without touching the training random streams.
 
 Experiments go under ``--root_path`` (default: the current directory), as with BasicSR.
@@ -26,13 +29,28 @@ import time
 from collections.abc import Sequence
 from contextlib import contextmanager
 from os import path as osp
+from pathlib import Path
 from typing import Any
 
 from realesrgan_plugin.basicsr.data.seeded_sampler import SeededDataset, SeededSampler
-from realesrgan_plugin.core.atomic import remove_stale_temp_files
-from realesrgan_plugin.core.checkpoint import find_latest_training_state, preserved_rng_state, safe_torch_load
+from realesrgan_plugin.core.atomic import (
+    DiskWriteError,
+    NamingDiskErrors,
+    as_disk_write_error,
+    is_disk_error,
+    remove_stale_temp_files,
+)
+from realesrgan_plugin.core.checkpoint import (
+    ResumeError,
+    newest_intact_checkpoint,
+    preserved_rng_state,
+    safe_torch_load,
+    training_states_newest_first,
+    verify_checkpoint,
+)
 from realesrgan_plugin.core.dist import (
     assert_replicas_in_sync,
+    barrier,
     init_distributed,
     normalize_local_rank_args,
     shutdown_distributed,
@@ -71,15 +89,24 @@ def _basicsr_argv(argv: list[str]):
         sys.argv, basicsr_options.init_dist = saved_argv, saved_init
 
 
+FRESH_IF_NONE = 'fresh-if-none'
+
+
 def parse_training_options(argv: Sequence[str]) -> tuple[dict, argparse.Namespace, str]:
-    """BasicSR's options plus ``--root_path``; returns (opt, basicsr args, root path)."""
+    """BasicSR's options plus ``--root_path`` and ``--auto_resume[=fresh-if-none]``; returns (opt,
+    basicsr args, root path). ``opt['auto_resume_fresh']`` says whether a run whose every state is
+    damaged may start from scratch."""
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument('--root_path', default=os.getcwd())
+    pre.add_argument('--auto_resume', nargs='?', const='newest', choices=('newest', FRESH_IF_NONE), default=None)
     ours, rest = pre.parse_known_args(normalize_local_rank_args(list(argv)))
     root_path = osp.abspath(ours.root_path)
+    if ours.auto_resume is not None:
+        rest.append('--auto_resume')  # BasicSR's own flag
     with _basicsr_argv(rest):
         opt, args = basicsr_options.parse_options(root_path, is_train=True)
     opt['root_path'] = root_path
+    opt['auto_resume_fresh'] = ours.auto_resume == FRESH_IF_NONE
     if opt['num_gpu'] != 0 and not torch.cuda.is_available():
         # BasicSR multiplies batch size and workers by num_gpu when not distributed: on a machine
         # without CUDA, an official file's ``num_gpu: 4`` must mean one CPU process, as written per GPU.
@@ -101,24 +128,71 @@ def set_cudnn_mode(deterministic: bool) -> None:
 
 
 def load_resume_state(opt: dict) -> dict | None:
-    """The training state to continue from: the newest complete ``<iter>.state`` of this experiment
-    with ``--auto_resume``, else ``path.resume_state``; loaded safely onto the training device."""
-    path = None
+    """The training state to continue from: the newest intact ``<iter>.state`` of this experiment
+    (with the network files it names) with ``--auto_resume``, else ``path.resume_state``, which must
+    be intact; loaded safely onto the training device."""
+    device = training_device(opt['num_gpu'])
     if opt['auto_resume']:
-        latest = find_latest_training_state(opt['path']['training_states'])
-        if latest is not None:
-            path = str(latest)
-            opt['path']['resume_state'] = path
+        path, state = _newest_intact_state(opt, device)
+        if path is not None:
+            opt['path']['resume_state'] = str(path)
     elif opt['path'].get('resume_state'):
         path = opt['path']['resume_state']
+        state = verify_checkpoint(path, _state_companions(opt, path), lambda p: safe_torch_load(p, map_location=device))
+    else:
+        return None
     if path is None:
         return None
     if opt['rank'] == 0:
         for folder in (opt['path']['models'], opt['path']['training_states']):
             remove_stale_temp_files(folder)
-    state = safe_torch_load(path, map_location=training_device(opt['num_gpu']))
     check_resume(opt, state['iter'])
     return state
+
+
+def _state_companions(opt: dict, state_path: str | os.PathLike) -> list[str]:
+    """The files resuming from ``<iter>.state`` also reads: ``net_<x>_<iter>.pth`` for each network
+    (as BasicSR's ``check_resume`` names them) and the other ranks' states."""
+    step = osp.basename(state_path).split('.')[0]
+    ignored = opt['path'].get('ignore_resume_networks') or ()
+    nets = [k.removeprefix('network_') for k in opt if k.startswith('network_') and k not in ignored]
+    files = [osp.join(opt['path']['models'], f'net_{net}_{step}.pth') for net in nets]
+    ranks_dir = osp.join(opt['path']['training_states'], 'ranks')
+    files += [osp.join(ranks_dir, f'{step}_rank{r}.pth') for r in range(1, opt.get('world_size', 1))]
+    return files
+
+
+def _newest_intact_state(opt: dict, device) -> tuple[str | None, dict | None]:
+    """``--auto_resume``: rank 0 walks the states newest first, moving damaged files aside (one
+    warning each); the other ranks then find the same one. No state at all: a fresh start. States,
+    but none intact: an error, unless ``--auto_resume=fresh-if-none``."""
+    states_dir = opt['path']['training_states']
+    had_states = bool(training_states_newest_first(states_dir))
+    if opt['rank'] != 0:
+        barrier()
+
+    def warn(message: str) -> None:
+        print(f'WARNING: --auto_resume: {message}', file=sys.stderr, flush=True)
+
+    found = newest_intact_checkpoint(
+        training_states_newest_first(states_dir),
+        companions=lambda p: [Path(f) for f in _state_companions(opt, p)],
+        load=lambda p: safe_torch_load(p, map_location=device),
+        warn=warn if opt['rank'] == 0 else lambda message: None,
+        move_aside=opt['rank'] == 0,
+    )
+    if opt['rank'] == 0:
+        barrier()
+    if found is not None:
+        return str(found[0]), found[1]
+    if had_states and not opt['auto_resume_fresh']:
+        raise ResumeError(
+            f'--auto_resume: no intact training state left in {states_dir} (damaged ones were moved aside as '
+            f'*.corrupt); run with --auto_resume={FRESH_IF_NONE} to start from scratch'
+        )
+    if had_states:
+        warn(f'no intact training state left in {states_dir}: starting from scratch ({FRESH_IF_NONE})')
+    return None, None
 
 
 def build_train_loader(opt: dict, logger: logging.Logger) -> tuple[Any, SeededSampler, int]:
@@ -191,6 +265,12 @@ def model_networks(model) -> dict:
     return {n: model.get_bare_model(getattr(model, n)) for n in names if getattr(model, n, None) is not None}
 
 
+def tensorboard_event_file(writer) -> str:
+    """The event file a ``SummaryWriter`` appends to (its folder where torch hides the name)."""
+    event_writer = getattr(getattr(writer, 'file_writer', None), 'event_writer', None)
+    return getattr(event_writer, '_file_name', None) or writer.get_logdir()
+
+
 def validate(model, val_loaders: list, opt: dict, current_iter: int, tb_logger) -> None:
     """Validation never changes the random streams training draws from."""
     with preserved_rng_state():
@@ -214,6 +294,8 @@ def train_pipeline(argv: Sequence[str]) -> None:
     logger.info(get_env_info())
     logger.info(dict2str(opt))
     tb_logger = init_tb_loggers(opt)
+    if tb_logger:
+        tb_logger = NamingDiskErrors(tb_logger, tensorboard_event_file(tb_logger))
 
     train_loader, train_sampler, batches_per_epoch = build_train_loader(opt, logger)
     val_loaders = build_val_loaders(opt, logger)
@@ -288,7 +370,18 @@ def train_pipeline(argv: Sequence[str]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    train_pipeline(sys.argv[1:] if argv is None else argv)
+    try:
+        train_pipeline(sys.argv[1:] if argv is None else argv)
+    except (ResumeError, DiskWriteError) as err:  # one line: the file at fault and what to do
+        print(f'error: {err}', file=sys.stderr)
+        raise SystemExit(2) from None
+    except Exception as err:
+        if not is_disk_error(err):
+            raise
+        # a writer of the host's own (loggers, visualisation backends) met a full disk
+        target = getattr(err, 'filename', None) or 'the experiment folder'
+        print(f'error: {as_disk_write_error(target, err)}', file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == '__main__':

@@ -1,7 +1,9 @@
 """``realesrgan-infer``: upscale a file or a folder with the official inference flags.
 
 Bad or unreadable files are skipped and listed at the end (exit status 1), each output is
-written atomically, and an output path that is one of the inputs is refused.
+written atomically, and an output path that is one of the inputs is refused. A full disk stops
+the run with one error naming the file (exit status 2); ``--skip-existing`` then does only the
+images whose outputs are missing (an output that exists is complete: writes are atomic).
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from realesrgan_plugin.core.atomic import DiskWriteError
 from realesrgan_plugin.core.img_io import ImageReadError, is_image_file, read_image, write_image
 from realesrgan_plugin.inference import zoo
 from realesrgan_plugin.inference.upsampler import ALPHA_UPSAMPLERS
 
 EXIT_FAILED_ITEMS = 1
+EXIT_CANNOT_RUN = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--batch-tiles', dest='batch_tiles', type=int, default=4, help='tiles per forward pass')
     p.add_argument('--cache-dir', dest='cache_dir', default=None, help=f'weights cache (default ${zoo.CACHE_ENV})')
     p.add_argument('--offline', action='store_true', help='never download weights')
+    p.add_argument(
+        '--skip-existing',
+        dest='skip_existing',
+        action='store_true',
+        help='skip inputs whose output exists (complete: writes are atomic), e.g. to finish after a full disk',
+    )
     return p
 
 
@@ -114,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out_dir = Path(args.output)
     protected = {os.path.realpath(p) for p in inputs}
     failures: list[tuple[Path, str]] = []
+    skipped = 0
     for src in tqdm(inputs, desc='realesrgan-infer', unit='img'):
         try:
             img = read_image(src)
@@ -121,12 +132,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             dst = output_path(src, out_dir, args.suffix, args.ext, has_alpha, img.dtype != 'uint8')
             if os.path.realpath(dst) in protected:
                 raise ValueError(f'output {dst} would overwrite an input; choose another -o or --suffix')
+            if args.skip_existing and dst.is_file():
+                skipped += 1
+                continue
             write_image(dst, enhance(img))
+        except DiskWriteError as err:
+            print(f'error: {err}', file=sys.stderr)
+            print('rerun with --skip-existing to do only the images whose output is missing', file=sys.stderr)
+            return EXIT_CANNOT_RUN
         except (ImageReadError, ValueError, RuntimeError, OSError) as err:
             failures.append((src, str(err)))
             tqdm.write(f'skipped {src}: {err}', file=sys.stderr)
-    done = len(inputs) - len(failures)
-    print(f'{done} of {len(inputs)} images written to {out_dir}')
+    done = len(inputs) - len(failures) - skipped
+    print(f'{done} of {len(inputs)} images written to {out_dir}' + (f' ({skipped} existed already)' if skipped else ''))
     if failures:
         print(f'{len(failures)} failed:', file=sys.stderr)
         for src, reason in failures:

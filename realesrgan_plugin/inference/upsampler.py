@@ -234,6 +234,9 @@ class Upsampler:
         return out[:, :, : h * self.scale, : w * self.scale]
 
     def _run_with_fallback(self, x: torch.Tensor) -> torch.Tensor:
+        """Halve the batch, then the tile, on out-of-memory. The reduced sizes are this call's own
+        (the official RealESRGANer changes its settings): threads sharing one upsampler never see
+        each other's fallback, and the next image tries the configured sizes again."""
         tile, batch = self.tile, self.batch_tiles
         while True:
             try:
@@ -252,11 +255,10 @@ class Upsampler:
                         'use a smaller --tile, another device, or a smaller image'
                     ) from err
                 tile = current // 2
-                self.tile, self.batch_tiles = tile, batch  # remember for the next image
 
     def _release_scratch(self) -> None:
-        if hasattr(self.model, 'work'):
-            self.model.work.clear()  # the Winograd nets' kept scratch tensors
+        if hasattr(self.model, 'release_scratch'):
+            self.model.release_scratch()  # the Winograd nets' kept scratch tensors, under their lock
         if self.device.type == 'cuda':
             torch.cuda.empty_cache()
 

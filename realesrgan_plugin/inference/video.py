@@ -20,7 +20,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from realesrgan_plugin.core.atomic import atomic_path
+from realesrgan_plugin.core.atomic import DiskWriteError, atomic_path
 
 import av
 import numpy as np
@@ -275,7 +275,7 @@ def main(argv: Sequence[str] | None = None, frame_fn: FrameFn | None = None) -> 
             copy_audio=not args.no_audio,
             progress=not args.quiet,
         )
-    except (VideoError, FileNotFoundError, ValueError, KeyError) as err:
+    except (VideoError, DiskWriteError, FileNotFoundError, ValueError, KeyError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -16,18 +16,23 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import json
 import logging
 import math
 import os
 import platform
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 from realesrgan_plugin.core import env
-from realesrgan_plugin.core.atomic import atomic_path
+from realesrgan_plugin.core.atomic import atomic_path, atomic_write
 
 import torch
+from filelock import FileLock
+from filelock import Timeout as FileLockTimeout
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +55,41 @@ _G = torch.tensor(
 )
 
 
+FAILED_BUILD_RETRY_S = 24 * 3600  # a build that failed is not tried again for a day
+BUILD_TIMEOUT_S = 300
+
+# Run once per new library, in a child process: a library built for another CPU (SIGILL) or
+# damaged on disk crashes the child, not the caller. Tiny 4x4 input, one thread.
+_SELF_TEST = """
+import ctypes, sys
+import torch  # loads the libgomp the kernels link against
+lib = ctypes.CDLL(sys.argv[1])
+x = (ctypes.c_float * 16)(*[float(i) for i in range(16)])
+v = (ctypes.c_float * 36)()
+lib.wino_input(x, 1, 4, 4, 1, 1, 0, 1, v, ctypes.c_long(1), ctypes.c_long(0), 1)
+y = (ctypes.c_float * 16)()
+lib.wino_output(v, 1, 4, 4, 1, 0, 1, None, None, None, ctypes.c_float(1.0), y, 1)
+assert any(value != 0 for value in v) and all(value == value for value in y), 'wrong results'
+"""
+
+
 def _cpu_signature() -> str:
-    """What ``-march=native`` depends on: a shared cache must not hand one CPU another's build."""
+    """What ``-march=native`` depends on, so that a shared cache never hands one CPU another's build:
+    torch's detected vector capability plus the CPU's feature flags where the OS lists them
+    (never an empty key: the capability and machine are always there)."""
     try:
-        flags = next(line for line in Path('/proc/cpuinfo').read_text().splitlines() if line.startswith('flags'))
+        capability = torch.backends.cpu.get_cpu_capability()
+    except (AttributeError, RuntimeError):
+        capability = 'unknown-capability'
+    return ' '.join(part for part in (platform.machine() or 'unknown-machine', capability, _cpu_flags()) if part)
+
+
+def _cpu_flags() -> str:
+    """The CPU feature flags Linux lists; elsewhere whatever ``platform.processor()`` says (may be empty)."""
+    try:
+        return next(line for line in Path('/proc/cpuinfo').read_text().splitlines() if line.startswith('flags'))
     except (OSError, StopIteration):
-        flags = platform.processor()
-    return f'{platform.machine()} {flags}'
+        return platform.processor()
 
 
 def _compiler() -> str | None:
@@ -64,21 +97,109 @@ def _compiler() -> str | None:
 
 
 def _library_path(compiler: str) -> Path:
+    """``<cache>/kernels/winograd-<hash>.so``; the hash covers the source, compiler, flags and CPU."""
     key = hashlib.sha256(SOURCE.read_bytes())
     key.update(' '.join((compiler, *CFLAGS, _cpu_signature())).encode())
     return env.cache_dir() / 'kernels' / f'winograd-{key.hexdigest()[:16]}.so'
 
 
+def _stamp_path(target: Path) -> Path:
+    return target.with_name(target.name + '.stamp')
+
+
+def _failure_path(target: Path) -> Path:
+    return target.with_name(target.name + '.failed')
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _write_small_file(path: Path, text: str) -> None:
+    with atomic_write(path, fsync=False) as f:
+        f.write(text.encode())
+
+
+def _stamp_matches(target: Path) -> bool:
+    """True when the library has the size and hash recorded right after it was built and tested."""
+    try:
+        stamp = json.loads(_stamp_path(target).read_text())
+        return target.stat().st_size == stamp['size'] and _file_digest(target) == stamp['sha256']
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _recent_failure(target: Path) -> str | None:
+    """The reason of a build that failed here less than a day ago (then nobody tries again)."""
+    path = _failure_path(target)
+    try:
+        if time.time() - path.stat().st_mtime < FAILED_BUILD_RETRY_S:
+            return path.read_text().strip() or 'unknown reason'
+    except OSError:
+        pass
+    return None
+
+
+def _record_failure(target: Path, reason: str) -> None:
+    try:
+        _write_small_file(_failure_path(target), reason[-2000:])
+    except OSError:
+        pass  # a read-only cache: the next process tries again, nothing worse
+
+
+def _self_test(library: Path) -> None:
+    """Load and call the library in a child process; raise RuntimeError when that child dies."""
+    cmd = [sys.executable, '-c', _SELF_TEST, str(library)]
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    except (OSError, subprocess.SubprocessError) as err:
+        raise RuntimeError(f'the self-test of {library} could not run: {err}') from err
+    if res.returncode:
+        why = f'signal {-res.returncode}' if res.returncode < 0 else res.stderr.strip().splitlines()[-1:]
+        raise RuntimeError(f'the self-test of {library} failed ({why})')
+
+
 def _build(compiler: str, target: Path) -> None:
-    """Compile into a temporary file, then rename: concurrent builders never see half a library."""
+    """Compile into a temporary file, self-test it, then rename and stamp it: concurrent builders
+    never see half a library, and a stamp only exists for a library that ran."""
     with atomic_path(target, suffix='.so') as tmp:
         cmd = [compiler, *CFLAGS, str(SOURCE), '-o', str(tmp)]
         try:
-            res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
-        except OSError as err:
+            res = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, check=False)
+        except (OSError, subprocess.SubprocessError) as err:
             raise RuntimeError(f'{" ".join(cmd)} failed: {err}') from err
         if res.returncode:
             raise RuntimeError(f'{" ".join(cmd)} failed:\n{res.stderr[-2000:]}')
+        _self_test(tmp)
+        digest, size = _file_digest(tmp), os.path.getsize(tmp)
+    _write_small_file(_stamp_path(target), json.dumps({'size': size, 'sha256': digest}))
+
+
+def _verified_library(compiler: str) -> Path:
+    """The cached library, (re)built when it is missing or does not match its stamp (truncated,
+    overwritten, left by a killed build). A file lock makes concurrent processes build it once."""
+    target = _library_path(compiler)
+    if _stamp_matches(target):
+        return target
+    failure = _recent_failure(target)
+    if failure is not None:
+        raise RuntimeError(
+            f'the build failed less than {FAILED_BUILD_RETRY_S // 3600} h ago, not retried '
+            f'(delete {_failure_path(target)} to retry): {failure.splitlines()[-1]}'
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + '.lock', timeout=BUILD_TIMEOUT_S + 60):
+        if _stamp_matches(target):  # another process built it meanwhile
+            return target
+        if target.exists():
+            logger.warning('cached Winograd library %s does not match its stamp: rebuilding it', target)
+        logger.info('building the Winograd kernels into %s', target)
+        try:
+            _build(compiler, target)
+        except RuntimeError as err:
+            _record_failure(target, str(err))
+            raise
+    return target
 
 
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
@@ -92,9 +213,11 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
 
 @functools.lru_cache(maxsize=1)
 def load_kernels() -> ctypes.CDLL | None:
-    """The compiled transforms (built on first use), or None when they cannot be had here.
+    """The compiled transforms (built and tested on first use), or None when they cannot be had here.
 
-    ``REALESRGAN_PLUGIN_WINOGRAD=0`` turns them off. The reason for a None is logged once."""
+    ``REALESRGAN_PLUGIN_WINOGRAD=0`` turns them off. No compiler, a missing source file, a
+    read-only cache, a failed build or self-test: the reason is logged once and the callers use
+    the direct convs; this never raises."""
     if not env.winograd_enabled():
         logger.info('Winograd kernels disabled by %s=0', env.WINOGRAD)
         return None
@@ -102,15 +225,31 @@ def load_kernels() -> ctypes.CDLL | None:
     if compiler is None:
         logger.warning('no C compiler (cc/gcc or $CC) found: CPU inference uses direct convolutions')
         return None
-    target = _library_path(compiler)
     try:
-        if not target.exists():
-            logger.info('building the Winograd kernels into %s', target)
-            _build(compiler, target)
-        return _declare(ctypes.CDLL(str(target)))
-    except (OSError, RuntimeError, subprocess.SubprocessError) as err:
+        lib = _declare(ctypes.CDLL(str(_verified_library(compiler))))
+    except (OSError, RuntimeError, subprocess.SubprocessError, FileLockTimeout) as err:
         logger.warning('Winograd kernels unavailable (%s): CPU inference uses direct convolutions', err)
         return None
+    return lib
+
+
+_forked = False
+
+
+def _note_fork() -> None:
+    global _forked
+    _forked = True
+
+
+if hasattr(os, 'register_at_fork'):
+    os.register_at_fork(after_in_child=_note_fork)
+
+
+def kernel_threads() -> int:
+    """OpenMP threads for the transforms: torch's count, but one in a forked process (a DataLoader
+    worker...): GNU OpenMP's thread pool does not survive ``fork``, and a parallel region there
+    can hang. A team of one never touches the pool."""
+    return 1 if _forked else torch.get_num_threads()
 
 
 def available() -> bool:
@@ -149,7 +288,7 @@ def input_transform(x: torch.Tensor, v: torch.Tensor, c_off: int = 0, up: int = 
         raise ValueError(f'V buffer of shape {tuple(v.shape)} does not fit {nty} tile rows of {tuple(x.shape)}')
     if c_off + c > v.shape[2] or v.stride(1) != v.shape[2] or v.stride(0) != v.shape[1] * v.shape[2]:
         raise ValueError(f'V buffer of shape {tuple(v.shape)} has no room for {c} channels at {c_off}')
-    load_kernels().wino_input(_ptr(x), n, hs, ws, c, up, ty0, nty, _ptr(v), v.shape[2], c_off, torch.get_num_threads())
+    load_kernels().wino_input(_ptr(x), n, hs, ws, c, up, ty0, nty, _ptr(v), v.shape[2], c_off, kernel_threads())
 
 
 def output_transform(
@@ -176,7 +315,7 @@ def output_transform(
     if residual is not None and residual.shape != y.shape:
         raise ValueError(f'residual {tuple(residual.shape)} and output {tuple(y.shape)} differ')
     load_kernels().wino_output(
-        _ptr(m), n, h, w, co, ty0, nty, _ptr(bias), _ptr(slope), _ptr(residual), alpha, _ptr(y), torch.get_num_threads()
+        _ptr(m), n, h, w, co, ty0, nty, _ptr(bias), _ptr(slope), _ptr(residual), alpha, _ptr(y), kernel_threads()
     )
 
 

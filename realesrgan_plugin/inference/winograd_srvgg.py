@@ -46,6 +46,11 @@ class WinogradSRVGGNet(nn.Module):
         self.work = Workspace()
         self._lock = threading.Lock()  # the workspace is shared: one forward at a time
 
+    def release_scratch(self) -> None:
+        """Free the kept scratch tensors (after an out-of-memory); waits for a running forward."""
+        with self._lock:
+            self.work.clear()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype != torch.float32 or x.device.type != 'cpu':
             raise ValueError(f'WinogradSRVGGNet runs float32 on the CPU, got {x.dtype} on {x.device}')

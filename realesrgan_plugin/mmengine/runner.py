@@ -12,18 +12,63 @@
 from __future__ import annotations
 
 import os
+import re
+import sys
 from datetime import timedelta
+from pathlib import Path
 
+from realesrgan_plugin.core.checkpoint import ResumeError, newest_intact_checkpoint
 from realesrgan_plugin.core.dist import export_slurm_env
 from realesrgan_plugin.mmengine import fileio  # noqa: F401  (registers the 'atomic_local' file backend)
-from realesrgan_plugin.mmengine.checkpoint import mmengine_safe_globals
+from realesrgan_plugin.mmengine.checkpoint import load_checkpoint_file, mmengine_safe_globals
 from realesrgan_plugin.mmengine.registry import RUNNERS
 
 import torch
 import torch.distributed as dist
 from mmengine.dist import is_distributed
 from mmengine.model import is_model_wrapper
-from mmengine.runner import Runner
+from mmengine.runner import Runner, find_latest_checkpoint
+
+FRESH_IF_NONE = 'fresh-if-none'
+_CHECKPOINT_NAME = re.compile(r'^(?:iter|epoch)_(\d+)\.pth$')
+
+
+def work_dir_checkpoints_newest_first(work_dir: str) -> list[Path]:
+    """The checkpoint ``last_checkpoint`` names, then every ``iter_N.pth`` / ``epoch_N.pth``, highest N first."""
+    folder = Path(work_dir)
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _CHECKPOINT_NAME.match(p.name))]
+    ordered = [p for _, p in sorted(found, reverse=True)]
+    latest = find_latest_checkpoint(work_dir)
+    if latest is not None and Path(latest).is_file():
+        ordered = [Path(latest)] + [p for p in ordered if p.resolve() != Path(latest).resolve()]
+    return ordered
+
+
+def newest_intact_work_dir_checkpoint(work_dir: str, fresh_if_none: bool = False) -> str | None:
+    """``--resume`` without a file: the newest checkpoint of ``work_dir`` that loads; damaged ones are
+    moved aside as ``*.corrupt`` with one warning each (every rank of a distributed run reads the
+    same files before any training starts, so only the first process to look moves them)."""
+    candidates = work_dir_checkpoints_newest_first(work_dir)
+
+    def warn(message: str) -> None:
+        print(f'WARNING: --resume: {message}', file=sys.stderr, flush=True)
+
+    rank0 = int(os.environ.get('RANK', '0')) == 0
+    found = newest_intact_checkpoint(
+        candidates, load=load_checkpoint_file, warn=warn if rank0 else lambda m: None, move_aside=rank0
+    )
+    if found is not None:
+        return str(found[0])
+    if candidates and not fresh_if_none:
+        raise ResumeError(
+            f'--resume: no intact checkpoint left in {work_dir} (damaged ones were moved aside as *.corrupt); '
+            f'use --resume {FRESH_IF_NONE} to start from scratch'
+        )
+    if candidates:
+        warn(f'no intact checkpoint left in {work_dir}: starting from scratch ({FRESH_IF_NONE})')
+    return None
 
 
 def init_cpu_process_group(launcher: str, timeout_s: float = 1800) -> None:
@@ -67,6 +112,14 @@ class RealESRGANRunner(Runner):
             if not torch.cuda.is_available():
                 model_wrapper_cfg = dict(model_wrapper_cfg, device_ids=None)
         return super().wrap_model(model_wrapper_cfg, model)
+
+    def load_or_resume(self) -> None:
+        """``resume=True`` without ``load_from``: the newest intact checkpoint (MMEngine takes the
+        newest, damaged or not)."""
+        if self._resume and self._load_from is None and not self._has_loaded:
+            self._load_from = newest_intact_work_dir_checkpoint(self.work_dir)
+            self._resume = self._load_from is not None
+        super().load_or_resume()
 
     def load_checkpoint(self, *args, **kwargs):
         with mmengine_safe_globals():

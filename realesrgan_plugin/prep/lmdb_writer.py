@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from realesrgan_plugin.core.atomic import write_bytes_atomic
+from realesrgan_plugin.core.atomic import naming_disk_errors, write_bytes_atomic
 from realesrgan_plugin.core.img_io import (
     ImageReadError,
     decode_image,
@@ -73,12 +73,19 @@ def encode_entry(relpath: str, root: str, compress_level: int | None) -> _Encode
 
 
 class _Writer:
-    """Batched puts into an LMDB environment that doubles its map size whenever it is full."""
+    """Batched puts into an LMDB environment that doubles its map size whenever it is full.
+
+    Entries reach the partial meta_info (the record of what is done) only after their
+    transaction committed. A full disk or I/O error raises one DiskWriteError naming the file
+    and drops the pending batch: a rerun after freeing space writes only what is not recorded."""
 
     def __init__(self, lmdb_path: str, map_size: int) -> None:
         close_readonly_env(lmdb_path)  # a reader of this path in our process would block the open
-        self.env = lmdb.open(lmdb_path, map_size=map_size, readahead=False, meminit=False)
-        self.partial = open(os.path.join(lmdb_path, PARTIAL_META_INFO), 'a', encoding='utf-8')  # noqa: SIM115
+        self.data_path = os.path.join(lmdb_path, 'data.mdb')
+        self.partial_path = os.path.join(lmdb_path, PARTIAL_META_INFO)
+        with naming_disk_errors(self.data_path):
+            self.env = lmdb.open(lmdb_path, map_size=map_size, readahead=False, meminit=False)
+        self.partial = open(self.partial_path, 'a', encoding='utf-8')  # noqa: SIM115
         self.pending: list[tuple[LmdbEntry, bytes]] = []
         self.pending_bytes = 0
 
@@ -91,17 +98,19 @@ class _Writer:
     def commit(self) -> None:
         if not self.pending:
             return
-        while True:
-            try:
-                with self.env.begin(write=True) as txn:
-                    for entry, value in self.pending:
-                        txn.put(entry.key.encode('utf-8'), value)
-                break
-            except lmdb.MapFullError:
-                self.env.set_mapsize(self.env.info()['map_size'] * 2)
-        self.partial.write(''.join(entry.meta_line() + '\n' for entry, _ in self.pending))
-        self.partial.flush()
-        self.pending, self.pending_bytes = [], 0
+        pending, self.pending, self.pending_bytes = self.pending, [], 0
+        with naming_disk_errors(self.data_path):
+            while True:
+                try:
+                    with self.env.begin(write=True) as txn:
+                        for entry, value in pending:
+                            txn.put(entry.key.encode('utf-8'), value)
+                    break
+                except lmdb.MapFullError:
+                    self.env.set_mapsize(self.env.info()['map_size'] * 2)
+        with naming_disk_errors(self.partial_path):
+            self.partial.write(''.join(entry.meta_line() + '\n' for entry, _ in pending))
+            self.partial.flush()
 
     def delete(self, keys: Sequence[str]) -> None:
         with self.env.begin(write=True) as txn:
@@ -109,10 +118,16 @@ class _Writer:
                 txn.delete(key.encode('utf-8'))
 
     def close(self) -> None:
-        self.commit()
-        self.partial.close()
-        self.env.sync()
-        self.env.close()
+        try:
+            self.commit()
+            with naming_disk_errors(self.data_path):
+                self.env.sync()
+        finally:
+            self.env.close()
+            try:
+                self.partial.close()
+            except OSError:
+                pass  # its last flush failed and raised already
 
 
 def _read_partial(lmdb_path: str) -> dict[str, LmdbEntry]:
@@ -209,8 +224,11 @@ def create_lmdb(
         wanted = set(relpaths)
         writer.commit()
         writer.delete([lmdb_key(rel) for rel in previous.keys() - wanted])  # an interrupted run had another list
-    finally:
+    except BaseException:
+        writer.pending = []  # not recorded as done: a rerun writes them
         writer.close()
+        raise
+    writer.close()
 
     lines = [done[r].meta_line() + '\n' for r in sorted(done, key=lmdb_key) if r in wanted]
     write_bytes_atomic(final_meta, ''.join(lines).encode('utf-8'))

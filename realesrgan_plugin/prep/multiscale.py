@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from functools import partial
 
-from realesrgan_plugin.core.atomic import remove_stale_temp_files
+from realesrgan_plugin.core.atomic import DiskWriteError, remove_stale_temp_files
 from realesrgan_plugin.core.img_io import ImageReadError, png_params, read_image, write_image
 from realesrgan_plugin.prep.batch import BatchReport, list_images, refuse_same_folder, run_pool
 
@@ -102,6 +102,8 @@ def multiscale_one(name: str, input_folder: str, save_folder: str, compression_l
         return _Result(name)
     except ImageReadError as err:
         return _Result(name, err.reason)
+    except DiskWriteError:
+        raise  # a full disk fails every later item too: the job stops and says so (a rerun does the rest)
     except Exception as err:  # noqa: BLE001  (reported per file at the end of the job)
         return _Result(name, f'{type(err).__name__}: {err}')
 

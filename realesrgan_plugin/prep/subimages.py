@@ -25,7 +25,7 @@ import re
 from dataclasses import asdict, dataclass
 from functools import partial
 
-from realesrgan_plugin.core.atomic import remove_stale_temp_files
+from realesrgan_plugin.core.atomic import DiskWriteError, naming_disk_errors, remove_stale_temp_files
 from realesrgan_plugin.core.img_io import ImageReadError, png_params, read_image, write_image
 from realesrgan_plugin.core.windows import window_starts
 from realesrgan_plugin.prep.batch import BatchReport, list_images, refuse_same_folder, run_pool
@@ -88,6 +88,8 @@ def crop_one(name: str, input_folder: str, save_folder: str, settings: CropSetti
         return _Result(name, len(rows) * len(cols), tuple(img.shape))
     except ImageReadError as err:
         return _Result(name, error=err.reason)
+    except DiskWriteError:
+        raise  # a full disk fails every later item too: the job stops and says so (a rerun does the rest)
     except Exception as err:  # noqa: BLE001  (reported per file at the end of the job)
         return _Result(name, error=f'{type(err).__name__}: {err}')
 
@@ -108,7 +110,7 @@ class _Journal:
         if os.path.exists(self.path):
             self._load()
         else:
-            with open(self.path, 'w', encoding='utf-8') as f:
+            with naming_disk_errors(self.path), open(self.path, 'w', encoding='utf-8') as f:
                 f.write(json.dumps({'settings': self.settings}) + '\n')
         self._file = open(self.path, 'a', encoding='utf-8')  # noqa: SIM115  (closed in close())
 
@@ -132,11 +134,17 @@ class _Journal:
                 self.finished[rec['source']] = rec['crops']
 
     def add(self, result: _Result) -> None:
-        self._file.write(json.dumps({'source': result.name, 'crops': result.crops, 'shape': result.shape}) + '\n')
-        self._file.flush()
+        """One line per finished image, flushed at once; on a full disk an error naming the journal
+        (a line cut short there is ignored on reading, and that image is redone)."""
+        with naming_disk_errors(self.path):
+            self._file.write(json.dumps({'source': result.name, 'crops': result.crops, 'shape': result.shape}) + '\n')
+            self._file.flush()
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError:
+            pass  # a flush that failed already raised from add()
 
 
 def _find_collisions(names: list[str], strip: bool) -> dict[str, list[str]]:
