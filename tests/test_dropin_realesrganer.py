@@ -211,42 +211,45 @@ def test_prefetch_reader_and_io_consumer(tmp_path, photo):
 
 
 # ------------------------------------------------------------------ as GFPGAN's background upsampler
-@pytest.mark.skipif(importlib.util.find_spec('gfpgan') is None, reason='face extra not installed')
-def test_as_gfpgan_bg_upsampler(weights, photo, tmp_path, monkeypatch):
-    """GFPGANer (official GFPGAN helper) built from local random weights; its detector weights are
-    where it looks for them (``gfpgan/weights`` under the working directory), so nothing is downloaded."""
+@pytest.fixture(scope='module')
+def gfpgan_root(tmp_path_factory) -> Path:
+    """A working directory for ``GFPGANer`` with local random weights where it looks for them
+    (``gfpgan/weights`` under the working directory; nothing is downloaded); its detector sees no face.
+    (Faces pasted onto 16-bit backgrounds: tests/test_inference_face.py, with a small GFPGAN.)"""
     from facexlib.detection.retinaface import RetinaFace
     from facexlib.parsing.parsenet import ParseNet
-    from gfpgan import GFPGANer
     from gfpgan.archs.gfpganv1_clean_arch import GFPGANv1Clean
 
-    monkeypatch.chdir(tmp_path)
-    folder = tmp_path / 'gfpgan' / 'weights'
-    folder.mkdir(parents=True)
+    base = tmp_path_factory.mktemp('gfpgan')
     torch.manual_seed(0)
-    det = RetinaFace(network_name='resnet50', device='cpu')
-    with torch.no_grad():  # a quiet detector: no face anywhere (GFPGAN then only pastes the background)
-        for head in det.ClassHead:
-            head.conv1x1.weight.zero_()
-            head.conv1x1.bias.copy_(torch.tensor([10.0, -10.0] * 2))
-    torch.save({k: v.half() for k, v in det.state_dict().items()}, folder / 'detection_Resnet50_Final.pth')
-    parse = ParseNet(in_size=512, out_size=512, parsing_ch=19)
-    torch.save({k: v.half() for k, v in parse.state_dict().items()}, folder / 'parsing_parsenet.pth')
     gfpgan = GFPGANv1Clean(
         out_size=512, num_style_feat=512, channel_multiplier=1, decoder_load_path=None, fix_decoder=False,
         num_mlp=8, input_is_latent=True, different_w=True, narrow=1, sft_half=True,
     )  # fmt: skip
-    torch.save({'params_ema': {k: v.half() for k, v in gfpgan.state_dict().items()}}, tmp_path / 'GFPGANv1.3.pth')
-    del gfpgan, det, parse
+    torch.save({'params_ema': {k: v.half() for k, v in gfpgan.state_dict().items()}}, base / 'GFPGANv1.3.pth')
+    parse = {k: v.half() for k, v in ParseNet(in_size=512, out_size=512, parsing_ch=19).state_dict().items()}
+    det = RetinaFace(network_name='resnet50', device='cpu')
+    with torch.no_grad():  # no face anywhere: GFPGAN then only pastes the background
+        for head in det.ClassHead:
+            head.conv1x1.weight.zero_()
+            head.conv1x1.bias.copy_(torch.tensor([10.0, -10.0] * 2))
+    folder = base / 'quiet' / 'gfpgan' / 'weights'
+    folder.mkdir(parents=True)
+    torch.save({k: v.half() for k, v in det.state_dict().items()}, folder / 'detection_Resnet50_Final.pth')
+    torch.save(parse, folder / 'parsing_parsenet.pth')
+    return base / 'quiet'
 
+
+@pytest.mark.skipif(importlib.util.find_spec('gfpgan') is None, reason='face extra not installed')
+def test_as_gfpgan_bg_upsampler(weights, photo, gfpgan_root, monkeypatch):
+    from gfpgan import GFPGANer
+
+    monkeypatch.chdir(gfpgan_root)
     bg = RealESRGANer(scale=2, model_path=str(weights), model=tiny_net(), tile=16, tile_pad=4, pre_pad=0)
-    restorer = GFPGANer(
-        model_path=str(tmp_path / 'GFPGANv1.3.pth'), upscale=2, arch='clean', channel_multiplier=1, bg_upsampler=bg
-    )
+    gfpgan_file = gfpgan_root.parent / 'GFPGANv1.3.pth'
+    restorer = GFPGANer(model_path=str(gfpgan_file), upscale=2, arch='clean', channel_multiplier=1, bg_upsampler=bg)
     for img in (photo, photo.astype(np.uint16) * 257 + 3):
-        cropped, restored, restored_img = restorer.enhance(
-            img, has_aligned=False, only_center_face=False, paste_back=True
-        )
+        cropped, restored, restored_img = restorer.enhance(img, has_aligned=False, paste_back=True)
         assert cropped == [] and restored == []
         assert restored_img.dtype == img.dtype and restored_img.shape == (48, 56, 3)
         assert np.array_equal(restored_img, bg.enhance(img, outscale=2)[0])

@@ -191,7 +191,8 @@ def paste_faces_keeping_background(helper: Any, background: np.ndarray) -> np.nd
     (16 bit only when a pixel exceeds 256): the official pipeline, and this one before, turned a
     whole 16-bit picture into 8-bit levels as soon as one face was found. Pasting onto black and
     onto white gives ``faces`` and ``keep``; the blend is then redone on the precise background.
-    Alpha is the background's. Works for ``GFPGANer.face_helper`` too (after ``get_inverse_affine``).
+    Alpha is the background's. Works for ``GFPGANer.face_helper`` too: ``enhance(img, paste_back=False)``,
+    then ``face_helper.get_inverse_affine(None)`` (facexlib's own paste shifts the matrices in place).
     """
     peak = max_value(background)
     h, w = background.shape[:2]
