@@ -9,7 +9,8 @@ first (see DEVELOPERS.md):
   and model under the official Real-ESRGAN names;
 * ``realesrgan_plugin.mmengine``: the MMEngine adapter.
 
-``Upsampler`` and ``load_model`` are importable from here too; they load on first use.
+``Upsampler``, ``load_model`` and ``RealESRGANer`` (the official API) are importable from here too;
+they load on first use.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __version__ = '0.1.0'
 _LAZY = {
     'Upsampler': 'realesrgan_plugin.inference',
     'load_model': 'realesrgan_plugin.inference',
+    'RealESRGANer': 'realesrgan_plugin.inference',
 }
 
 

@@ -79,7 +79,7 @@ def test_disk_with_meta_info_returns_rgb_crops(gt_folder, gt_images, tmp_path):
     ds = RealESRGANDataset(_opt(dataroot_gt=str(gt_folder), meta_info=str(tmp_path / 'meta_info.txt')))
     assert len(ds) == 3
     item = ds[0]
-    assert set(item) == {'gt', 'gt_path'}  # no kernels unless asked for
+    assert set(item) == {'gt', 'kernel1', 'kernel2', 'sinc_kernel', 'gt_path'}  # the official keys
     assert item['gt'].shape == (3, 128, 128) and item['gt'].dtype == torch.float32
     assert item['gt_path'] == os.path.join(str(gt_folder), 'plain.png')
     assert _is_crop_of(item['gt'], _expected_rgb(gt_images['plain.png']))  # RGB order, exact values
@@ -99,7 +99,7 @@ def test_lmdb_backend_with_dotted_names(tmp_path, gt_images):
     path = tmp_path / 'gt.lmdb'
     write_lmdb(path, gt_images)
     ds = RealESRGANDataset(_opt(dataroot_gt=str(path), io_backend={'type': 'lmdb'}, crop_pad_size=96))
-    assert ds.paths[1] == f'{path}:sub/dotted.name.v2'
+    assert ds.paths[1] == 'sub/dotted.name.v2'  # the LMDB key, as the official (which cut it to 'sub/dotted')
     item = ds[1]
     assert _is_crop_of(item['gt'], _expected_rgb(gt_images['sub/dotted.name.v2.png']))
 
@@ -112,7 +112,7 @@ def test_lmdb_made_by_the_prep_tool_reads_back_names_with_spaces(tmp_path, astro
     write_image(src / 'my photo.v2.png', astronaut_bgr[:120, :120])
     create_lmdb(str(src), str(tmp_path / 'gt.lmdb'))
     ds = RealESRGANDataset(_opt(dataroot_gt=str(tmp_path / 'gt.lmdb'), io_backend={'type': 'lmdb'}, crop_pad_size=96))
-    assert ds.paths == [f'{tmp_path / "gt.lmdb"}:my photo.v2']
+    assert ds.paths == ['my photo.v2']
     assert _is_crop_of(ds[0]['gt'], _expected_rgb(astronaut_bgr[:120, :120]))
 
 

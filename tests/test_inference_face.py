@@ -79,23 +79,24 @@ def test_every_image_kind(enhancer, astronaut_bgr, kind):
     assert out.dtype == img.dtype
 
 
-def make_eager_detector(det) -> None:
-    """Set the detector heads so that it reports one large face (confident, eyes 0.6 x box apart):
-    the rest of the pipeline (alignment, GFPGAN, paste-back) then really runs."""
+def make_eager_detector(det, level: int = 2) -> None:
+    """Set the detector heads so that it reports faces (confident, eyes 0.6 x box apart) on the
+    anchors of pyramid ``level`` only (mobile0.25: 16/32, 64/128, 256/512 pixels): the rest of the
+    pipeline (alignment, GFPGAN, paste-back) then really runs."""
     with torch.no_grad():
-        for level in range(3):
-            cls = det.ClassHead[level].conv1x1
+        for head in range(3):
+            cls = det.ClassHead[head].conv1x1
             cls.weight.zero_()
-            cls.bias.copy_(torch.tensor([10.0, -10.0] * 2) * (1 if level < 2 else -1))
-        landm = det.LandmarkHead[2].conv1x1
+            cls.bias.copy_(torch.tensor([10.0, -10.0] * 2) * (-1 if head == level else 1))
+        landm = det.LandmarkHead[level].conv1x1
         landm.weight.zero_()
         landm.bias.copy_(torch.tensor([-3.0, -2, 3, -2, 0, 0, -2, 2, 2, 2] * 2))
-        box = det.BboxHead[2].conv1x1
+        box = det.BboxHead[level].conv1x1
         box.weight.zero_()
         box.bias.copy_(torch.tensor([0.0, 0, -5, -5] * 2))  # boxes about a third of the anchor
 
 
-@pytest.mark.parametrize('kind', ['gray', 'bgra'])
+@pytest.mark.parametrize('kind', ['gray', 'bgra', 'bgr16', 'bgra16'])
 def test_faces_found_restored_and_pasted(face_cache, tmp_path, astronaut_bgr, kind):
     import shutil
 
@@ -104,7 +105,7 @@ def test_faces_found_restored_and_pasted(face_cache, tmp_path, astronaut_bgr, ki
     cache = tmp_path / 'cache'
     shutil.copytree(face_cache, cache)
     det = RetinaFace(network_name='mobile0.25', device='cpu')
-    make_eager_detector(det)
+    make_eager_detector(det, level=1)  # faces of 64-128 px: the picture keeps a background around them
     torch.save(det.state_dict(), face_cache_dir(cache) / DETECTOR_WEIGHTS[DET].filename)
     torch.manual_seed(0)
     up = Upsampler(SRVGGNetCompact(3, 3, num_feat=8, num_conv=1, upscale=2), 2)
@@ -117,18 +118,26 @@ def test_faces_found_restored_and_pasted(face_cache, tmp_path, astronaut_bgr, ki
         allow_download=False,
         only_center_face=True,
     )
-    img = np.ascontiguousarray(astronaut_bgr[::8, ::8])
+    img = np.ascontiguousarray(astronaut_bgr[::2, ::2])
     if kind == 'gray':
         img = img[:, :, 1].copy()
-    else:
-        img = np.dstack([img, np.full(img.shape[:2], 255, np.uint8)])
+    elif kind.startswith('bgra'):
+        img = np.dstack([img, np.linspace(0, 255, img.size // 3).reshape(img.shape[:2]).astype(np.uint8)])
+    if kind.endswith('16'):
+        img = img.astype(np.uint16) * 257 + np.arange(img.size).reshape(img.shape).astype(np.uint16) % 200
     out = faces.enhance(img)
     assert len(faces.helper.restored_faces) == 1
-    assert out.shape == (128, 128) + img.shape[2:] and out.dtype == np.uint8
+    assert out.shape == (512, 512) + img.shape[2:] and out.dtype == img.dtype
     background = up.enhance(img, outscale=2)
-    assert np.abs(out.astype(int) - background).max() > 20  # a restored face was pasted in
-    if kind == 'bgra':
+    peak = 65535 if kind.endswith('16') else 255
+    assert np.abs(out.astype(int) - background).max() > 20 * peak // 255  # a restored face was pasted in
+    if img.ndim == 3 and img.shape[2] == 4:
         assert np.array_equal(out[:, :, 3], background[:, :, 3])
+    # Outside the face mask the background is kept bit for bit, at its own precision.
+    same = (out == background) if out.ndim == 2 else (out == background).all(axis=2)
+    assert same.mean() > 0.1
+    if peak == 65535:
+        assert (out[same] % 257 != 0).mean() > 0.5  # not 8-bit levels
 
 
 def test_missing_weights_offline_is_a_clear_error(tmp_path):

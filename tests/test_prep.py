@@ -375,7 +375,7 @@ def _expected_rgb(img: np.ndarray) -> np.ndarray:
 
 
 def _name_of(item_path: str, names) -> str:
-    return next(n for n in names if item_path.endswith(':' + lmdb_key(n)))  # 'photo.v2.final', never 'photo'
+    return next(n for n in names if item_path == lmdb_key(n))  # 'photo.v2.final', never 'photo'
 
 
 def test_plugin_datasets_read_the_lmdb(odd_folder, tmp_path):

@@ -50,6 +50,7 @@ class SRVGGNetCompact(nn.Module):
         if upscale < 1:
             raise ValueError(f'SRVGGNetCompact: upscale must be >= 1, got {upscale}')
         self.num_in_ch, self.num_out_ch, self.upscale = num_in_ch, num_out_ch, upscale
+        self.num_feat, self.num_conv, self.act_type = num_feat, num_conv, act_type  # the official attributes
         layers: list[nn.Module] = [
             nn.Conv2d(num_in_ch, num_feat, 3, 1, 1),
             _make_activation(act_type, num_feat),

@@ -44,7 +44,7 @@ def preview_pairs(
 
     random.seed(seed)
     torch.manual_seed(seed)
-    dataset = RealESRGANDataset(dict(opt['datasets']['train']))
+    dataset = RealESRGANDataset({**opt['datasets']['train'], 'kernels_on_cpu': False})  # drawn on the device here
     synthesis = RealESRGANSynthesis.from_options(opt).to(device)
     usm = USMSharp().to(device)
     generator = torch.Generator(device).manual_seed(seed)

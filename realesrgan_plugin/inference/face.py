@@ -4,7 +4,10 @@ for the rest of the picture.
 Unlike the official helper, every weight lives in an explicit cache folder (never the current
 directory), a missing weight offline is a clear error naming the file and URL, and gray,
 BGRA and 16-bit images work: faces are restored on an 8-bit BGR copy and pasted onto the
-upsampled background, alpha comes from the Upsampler.
+upsampled background, which keeps its kind (gray, BGR, BGRA), bit depth and exact values outside
+the face masks (the official helper turned a 16-bit picture with a face into 8-bit levels);
+alpha comes from the Upsampler. GFPGAN's own ``GFPGANer`` with :class:`RealESRGANer` as its
+``bg_upsampler`` also works (``paste_faces_keeping_background`` restores its precision).
 """
 
 from __future__ import annotations
@@ -166,9 +169,7 @@ class FaceEnhancer:
         """Upscale ``img`` (any kind the Upsampler takes) by ``outscale`` with faces restored."""
         img = Upsampler.check_image(img)
         background = self.upsampler.enhance(img, outscale=self.outscale)
-        peak = max_value(img)
         bgr8 = _to_bgr8(img)
-        bg8 = _to_bgr8(background)
         helper = self.helper
         helper.clean_all()
         helper.read_image(bgr8)
@@ -179,17 +180,46 @@ class FaceEnhancer:
         for face in helper.cropped_faces:
             helper.add_restored_face(self.restore_face(face))
         helper.get_inverse_affine(None)
-        pasted = helper.paste_faces_to_input_image(upsample_img=bg8)
-        pasted = np.clip(np.rint(pasted), 0, 255).astype(np.uint8)
-        if pasted.shape[:2] != background.shape[:2]:  # facexlib rounds the size its own way
-            pasted = cv2.resize(pasted, background.shape[1::-1], interpolation=cv2.INTER_LANCZOS4)
-        out = pasted.astype(np.float64) * (peak / 255.0)
-        out = np.clip(np.rint(out), 0, peak).astype(img.dtype)
-        if img.ndim == 2:
-            return cv2.cvtColor(out, cv2.COLOR_BGR2GRAY)
-        if img.shape[2] == 4:
-            return np.dstack([out, background[:, :, 3]])
+        return paste_faces_keeping_background(helper, background)
+
+
+def paste_faces_keeping_background(helper: Any, background: np.ndarray) -> np.ndarray:
+    """Paste ``helper``'s restored faces onto ``background`` (gray / BGR / BGRA, uint8 or uint16)
+    and keep the background's kind and precision outside the face masks.
+
+    facexlib blends linearly, ``out = faces + keep * background``, but casts its result to 8 bit
+    (16 bit only when a pixel exceeds 256): the official pipeline, and this one before, turned a
+    whole 16-bit picture into 8-bit levels as soon as one face was found. Pasting onto black and
+    onto white gives ``faces`` and ``keep``; the blend is then redone on the precise background.
+    Alpha is the background's. Works for ``GFPGANer.face_helper`` too: ``enhance(img, paste_back=False)``,
+    then ``face_helper.get_inverse_affine(None)`` (facexlib's own paste shifts the matrices in place).
+    """
+    peak = max_value(background)
+    h, w = background.shape[:2]
+    saved = [m.copy() for m in helper.inverse_affine_matrices]  # facexlib shifts them in place
+
+    def paste_onto(level: int) -> np.ndarray:
+        helper.inverse_affine_matrices = [m.copy() for m in saved]
+        out = helper.paste_faces_to_input_image(upsample_img=np.full((h, w, 3), level, np.uint8))
+        out = out.astype(np.float32)
+        if out.shape[:2] != (h, w):  # facexlib rounds the size its own way
+            out = cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR)
         return out
+
+    faces = paste_onto(0)
+    keep = (paste_onto(255) - faces) / 255.0
+    helper.inverse_affine_matrices = saved
+    color = background if background.ndim == 2 else background[:, :, :3]
+    color3 = np.repeat(color[:, :, None], 3, axis=2) if color.ndim == 2 else color
+    blended = faces * (peak / 255.0) + keep * color3.astype(np.float32)
+    if color.ndim == 2:
+        blended = cv2.cvtColor(blended, cv2.COLOR_BGR2GRAY)
+    out = np.clip(np.rint(blended), 0, peak).astype(background.dtype)
+    untouched = (keep >= 1.0).all(axis=2) & (faces <= 0).all(axis=2)
+    out[untouched] = color[untouched]  # bit-exact background outside every face mask
+    if background.ndim == 3 and background.shape[2] == 4:
+        return np.dstack([out, background[:, :, 3]])
+    return out
 
 
 def _to_bgr8(img: np.ndarray) -> np.ndarray:

@@ -177,9 +177,12 @@ def model_from_state_dict(
 
 
 def interpolate_state_dicts(
-    a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor], weight_a: float
+    a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor], weight_a: float, weight_b: float | None = None
 ) -> dict[str, torch.Tensor]:
-    """Deep network interpolation (DNI): ``weight_a * a + (1 - weight_a) * b`` key by key."""
+    """Deep network interpolation (DNI): ``weight_a * a + weight_b * b`` key by key
+    (``weight_b`` defaults to ``1 - weight_a``; the official ``RealESRGANer.dni`` takes both)."""
+    if weight_b is None:
+        weight_b = 1.0 - weight_a
     if a.keys() != b.keys():
         missing = sorted(set(a) ^ set(b))[:5]
         raise WeightsError(f'DNI needs two state dicts of the same network; keys differ: {missing}')
@@ -188,5 +191,5 @@ def interpolate_state_dicts(
         vb = b[k]
         if va.shape != vb.shape:
             raise WeightsError(f'DNI: {k!r} has shape {tuple(va.shape)} vs {tuple(vb.shape)}')
-        out[k] = weight_a * va.float() + (1.0 - weight_a) * vb.float()
+        out[k] = weight_a * va.float() + weight_b * vb.float()
     return out

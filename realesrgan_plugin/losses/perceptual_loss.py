@@ -19,6 +19,7 @@ from realesrgan_plugin.losses.vgg_weights import resolve_vgg_weights
 import torch
 from basicsr.archs.vgg_arch import NAMES, insert_bn
 from basicsr.losses import build_loss
+from basicsr.losses.basic_loss import PerceptualLoss as BasicSRPerceptualLoss
 from torch import nn
 from torchvision.models import vgg as tv_vgg
 
@@ -106,10 +107,13 @@ class VGGFeatureExtractor(nn.Module):
         return output
 
 
-class PerceptualLoss(nn.Module):
+class PerceptualLoss(BasicSRPerceptualLoss):
     """Weighted L1 (or l2 / Frobenius) distance of VGG features, plus optional Gram-matrix style loss.
 
-    Returns ``(percep_loss, style_loss)``, each None when its weight is 0 (as BasicSR's)."""
+    Returns ``(percep_loss, style_loss)``, each None when its weight is 0 (as BasicSR's). A subclass
+    of BasicSR's ``PerceptualLoss``, so ``isinstance`` checks written for it hold; its constructor
+    is not run (it would build BasicSR's extractor, which downloads with a removed torchvision API),
+    and BasicSR's ``l2`` criterion (``torch.nn.L2loss``, which does not exist) works here."""
 
     def __init__(
         self,
@@ -122,7 +126,7 @@ class PerceptualLoss(nn.Module):
         criterion: str = 'l1',
         vgg_weights_path: str | os.PathLike | None = None,
     ) -> None:
-        super().__init__()
+        nn.Module.__init__(self)  # not BasicSR's __init__: see the class docstring
         if criterion not in ('l1', 'l2', 'fro'):
             raise ValueError(f"Unknown perceptual criterion {criterion!r}: expected 'l1', 'l2' or 'fro'")
         self.perceptual_weight = perceptual_weight

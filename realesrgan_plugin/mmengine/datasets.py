@@ -35,6 +35,10 @@ def _builder(name: str, default_phase: str) -> Callable[..., Dataset]:
         opt.setdefault('phase', default_phase)
         opt.setdefault('io_backend', {'type': 'disk'})
         opt.setdefault('scale', 4)
+        if name == 'RealESRGANDataset':
+            # MMEngine configs are the plugin's own: the data preprocessor draws the kernels on the device
+            # from its saved generator (exact resume); the official keys only when a config asks for them.
+            opt.setdefault('kernels_on_cpu', False)
         return basicsr_dataset_class(name)(opt)
 
     build.__name__ = build.__qualname__ = name

@@ -45,7 +45,17 @@ class DiskStore:
         return os.path.join(self.root, name)
 
     def read(self, name: str) -> bytes:
-        with open(self.location(name), 'rb') as f:
+        return self.get(self.location(name))
+
+    def official_path(self, name: str) -> str:
+        """What the official dataset lists in ``paths`` and returns as ``gt_path``: the file path."""
+        return self.location(name)
+
+    def describe(self, path: str) -> str:
+        return path
+
+    def get(self, path: str) -> bytes:
+        with open(path, 'rb') as f:
             return f.read()
 
 
@@ -68,20 +78,56 @@ class LmdbStore:
         return f'{self.root}:{lmdb_key(name)}'
 
     def read(self, name: str) -> bytes:
+        return self.get(lmdb_key(name))
+
+    def official_path(self, name: str) -> str:
+        """What the official dataset lists in ``paths`` and returns as ``gt_path``: the LMDB key."""
+        return lmdb_key(name)
+
+    def describe(self, key: str) -> str:
+        return f'{self.root}:{key}'
+
+    def get(self, key: str) -> bytes:
         with readonly_env(self.root).begin(write=False) as txn:
-            value = txn.get(lmdb_key(name).encode('utf-8'))
+            value = txn.get(key.encode('utf-8'))
         if value is None:
-            raise ImageReadError(self.location(name), 'key not found in the LMDB')
+            raise ImageReadError(self.describe(key), 'key not found in the LMDB')
         return bytes(value)
 
 
-def make_store(io_backend: dict | None, root: str | os.PathLike) -> DiskStore | LmdbStore:
+def make_store(io_backend: dict | None, root: str | os.PathLike, option: str = 'dataroot_gt') -> DiskStore | LmdbStore:
+    """The store for ``root`` (the value of option ``option``); an LMDB folder must end in
+    ``.lmdb`` (the official datasets' ValueError for the same misuse)."""
     kind = (io_backend or {}).get('type', 'disk')
     if kind == 'lmdb':
+        if not os.fspath(root).endswith('.lmdb'):
+            raise ValueError(f"'{option}' should end with '.lmdb', but received {os.fspath(root)}")
         return LmdbStore(root)
     if kind == 'disk':
         return DiskStore(root)
     raise ValueError(f"io_backend type must be 'disk' or 'lmdb', got {kind!r}")
+
+
+class StoreClient:
+    """BasicSR ``FileClient``'s ``get(filepath, client_key)`` over the plugin's stores: the
+    ``file_client`` attribute of the datasets, for code written against the official ones.
+    ``filepath`` is an entry of the dataset's ``paths`` (a file path, or an LMDB key)."""
+
+    def __init__(self, stores: dict[str, DiskStore | LmdbStore]) -> None:
+        self.stores = stores
+
+    def _store(self, client_key: str) -> DiskStore | LmdbStore:
+        return self.stores.get(client_key) or next(iter(self.stores.values()))
+
+    def get(self, filepath: str, client_key: str = 'default') -> bytes:
+        return self._store(client_key).get(filepath)
+
+    def get_text(self, filepath: str, client_key: str = 'default') -> str:
+        return self.get(filepath, client_key).decode('utf-8')
+
+    def describe(self, filepath: str, client_key: str = 'default') -> str:
+        """Where ``filepath`` is, for error messages (``lmdb_folder:key`` for LMDB entries)."""
+        return self._store(client_key).describe(filepath)
 
 
 def list_names(store: DiskStore | LmdbStore, meta_info: str | None) -> list[str]:

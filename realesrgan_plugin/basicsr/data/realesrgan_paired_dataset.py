@@ -19,6 +19,7 @@ import random
 from realesrgan_plugin.basicsr.data.image_store import (
     LmdbStore,
     RobustReader,
+    StoreClient,
     augment,
     decode_rgb,
     make_store,
@@ -93,38 +94,50 @@ def _to_tensor(img: np.ndarray) -> torch.Tensor:
 
 @register_official(DATASET_REGISTRY)
 class RealESRGANPairedDataset(data.Dataset):
+    """The official attributes: ``opt``, ``io_backend_opt``, ``file_client``, ``gt_folder``,
+    ``lq_folder``, ``filename_tmpl``, ``mean``, ``std`` and ``paths`` (``{'gt_path', 'lq_path'}``
+    dicts: file paths, or LMDB keys)."""
+
     def __init__(self, opt: dict) -> None:
         super().__init__()
         self.opt = opt
-        backend = opt.get('io_backend') or {'type': 'disk'}
-        self.gt_store = make_store(backend, opt['dataroot_gt'])
-        self.lq_store = make_store(backend, opt['dataroot_lq'])
-        if isinstance(self.gt_store, LmdbStore):
-            self.pairs = _pairs_from_lmdbs(self.gt_store, self.lq_store)
-        elif opt.get('meta_info'):
-            self.pairs = _pairs_from_meta_info(opt['meta_info'])
-        else:
-            self.pairs = _pairs_from_folders(opt['dataroot_gt'], opt['dataroot_lq'], opt.get('filename_tmpl', '{}'))
+        self.io_backend_opt = opt.get('io_backend') or {'type': 'disk'}
         self.mean, self.std = opt.get('mean'), opt.get('std')
-        self.reader = RobustReader.from_options(len(self.pairs), opt)
-
-    @property
-    def paths(self) -> list[dict[str, str]]:
-        return [{'gt_path': self.gt_store.location(g), 'lq_path': self.lq_store.location(q)} for g, q in self.pairs]
+        self.gt_folder, self.lq_folder = opt['dataroot_gt'], opt['dataroot_lq']
+        self.filename_tmpl = opt.get('filename_tmpl', '{}')
+        if self.io_backend_opt.get('type') == 'lmdb':
+            if not (os.fspath(self.gt_folder).endswith('.lmdb') and os.fspath(self.lq_folder).endswith('.lmdb')):
+                raise ValueError(
+                    'lq folder and gt folder should both in lmdb formats. '
+                    f'But received lq: {self.lq_folder}; gt: {self.gt_folder}'
+                )
+            self.io_backend_opt['db_paths'] = [self.lq_folder, self.gt_folder]
+            self.io_backend_opt['client_keys'] = ['lq', 'gt']
+        gt_store = make_store(self.io_backend_opt, self.gt_folder, 'dataroot_gt')
+        lq_store = make_store(self.io_backend_opt, self.lq_folder, 'dataroot_lq')
+        self.file_client = StoreClient({'gt': gt_store, 'lq': lq_store})
+        if isinstance(gt_store, LmdbStore):
+            pairs = _pairs_from_lmdbs(gt_store, lq_store)
+        elif opt.get('meta_info'):
+            pairs = _pairs_from_meta_info(opt['meta_info'])
+        else:
+            pairs = _pairs_from_folders(self.gt_folder, self.lq_folder, self.filename_tmpl)
+        self.paths = [{'gt_path': gt_store.official_path(g), 'lq_path': lq_store.official_path(q)} for g, q in pairs]
+        self.reader = RobustReader.from_options(len(self.paths), opt)
 
     def __len__(self) -> int:
-        return len(self.pairs)
+        return len(self.paths)
+
+    def _read(self, path: str, key: str) -> np.ndarray:
+        return decode_rgb(self.file_client.get(path, key), self.file_client.describe(path, key))
 
     def _load(self, index: int):
-        gt_name, lq_name = self.pairs[index]
-        gt_path, lq_path = self.gt_store.location(gt_name), self.lq_store.location(lq_name)
-        gt = decode_rgb(self.gt_store.read(gt_name), gt_path)
-        lq = decode_rgb(self.lq_store.read(lq_name), lq_path)
-        return gt, lq, gt_path, lq_path
+        gt_path, lq_path = self.paths[index]['gt_path'], self.paths[index]['lq_path']
+        return self._read(gt_path, 'gt'), self._read(lq_path, 'lq'), gt_path, lq_path
 
     def _describe(self, index: int) -> str:
-        gt_name, lq_name = self.pairs[index]
-        return f'{self.gt_store.location(gt_name)} / {self.lq_store.location(lq_name)}'
+        p = self.paths[index]
+        return f'{self.file_client.describe(p["gt_path"], "gt")} / {self.file_client.describe(p["lq_path"], "lq")}'
 
     def __getitem__(self, index: int) -> dict:
         rng = random

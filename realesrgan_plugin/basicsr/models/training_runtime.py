@@ -15,7 +15,13 @@ from typing import Any
 
 from realesrgan_plugin.core.atomic import atomic_torch_save
 from realesrgan_plugin.core.checkpoint import capture_rng_state, restore_rng_state, safe_torch_load
-from realesrgan_plugin.core.degradations import RealESRGANSynthesis, TrainingPairPool, USMSharp
+from realesrgan_plugin.core.degradations import (
+    DiffJPEG,
+    RealESRGANSynthesis,
+    TrainingPairPool,
+    USMSharp,
+    settings_from_options,
+)
 from realesrgan_plugin.core.dist import all_reduce_sum, barrier, training_device
 from realesrgan_plugin.core.training_steps import (
     TrainingPairMaker,
@@ -109,16 +115,31 @@ class TrainingRuntimeMixin:
         """Build the second-order degradation pipeline, USM and pair pool, and the generator that
         makes the synthesis reproducible (seeded by ``manual_seed`` + rank)."""
         self.usm_sharpener = USMSharp().to(self.device)
+        self.jpeger = DiffJPEG(differentiable=False).to(self.device)  # the official attribute: the synthesis's JPEG
+        self.queue_size = self.opt.get('queue_size', 180)
         self.high_order_degradation = self.opt.get('high_order_degradation', True)
+        seed = int(self.opt.get('manual_seed') or 0) + int(self.opt.get('rank', 0))
+        self.pair_pool = TrainingPairPool(self.queue_size, seed=seed)
         self.pair_maker = None
         self.synthesis_generator = None
         if not self.high_order_degradation:
             return
         synthesis = RealESRGANSynthesis.from_options(self.opt).to(self.device)
-        seed = int(self.opt.get('manual_seed') or 0) + int(self.opt.get('rank', 0))
-        pool = TrainingPairPool(self.opt.get('queue_size', 180), seed=seed)
-        self.pair_maker = TrainingPairMaker(synthesis, self.usm_sharpener, pool, sharpen_gt, keep_gt_usm)
+        self.pair_maker = TrainingPairMaker(synthesis, self.usm_sharpener, self.pair_pool, sharpen_gt, keep_gt_usm)
         self.synthesis_generator = torch.Generator(device=self.device).manual_seed(seed)
+
+    def refresh_degradation_options(self) -> None:
+        """Re-read the degradation options from ``self.opt``, as the official ``feed_data`` does at
+        every call: changing e.g. ``model.opt['second_blur_prob']`` during training takes effect."""
+        self.pair_maker.synthesis.settings = settings_from_options(self.opt)
+        if not self.pair_maker.keep_gt_usm:  # Real-ESRNet: sharpen the target before degrading it
+            self.pair_maker.sharpen_gt = self.opt.get('gt_usm', False) is True
+
+    @torch.no_grad()
+    def _dequeue_and_enqueue(self) -> None:
+        """The official pair-pool step on ``self.lq`` / ``self.gt``, for subclasses written against the
+        official model (any queue size works; the pool is part of the saved training state)."""
+        self.lq, self.gt = self.pair_pool(self.lq, self.gt)
 
     # ------------------------------------------------------------- feed data
     @torch.no_grad()
@@ -128,6 +149,7 @@ class TrainingRuntimeMixin:
             if 'gt' not in data:
                 raise KeyError("high_order_degradation needs batches with a 'gt' key (RealESRGANDataset)")
             gt = data['gt'].to(self.device, non_blocking=True)
+            self.refresh_degradation_options()
             pair = self.pair_maker(gt, kernels_from_batch(data, self.device), self.synthesis_generator)
             self.lq, self.gt = self._to_memory_format(pair.lq), pair.gt
             if keep_gt_usm:
@@ -223,15 +245,15 @@ class TrainingRuntimeMixin:
         state: dict[str, Any] = {'rng': capture_rng_state()}
         if self.synthesis_generator is not None:
             state['synthesis_generator'] = self.synthesis_generator.get_state()
-        if self.pair_maker is not None:
-            state['pair_pool'] = _to_cpu(self.pair_maker.pool.state_dict())
+        if self.pair_pool.size > 0:
+            state['pair_pool'] = _to_cpu(self.pair_pool.state_dict())
         return state
 
     def load_rank_training_state(self, state: Mapping[str, Any]) -> None:
         if self.synthesis_generator is not None and 'synthesis_generator' in state:
             self.synthesis_generator.set_state(state['synthesis_generator'].cpu())
-        if self.pair_maker is not None and 'pair_pool' in state:
-            self.pair_maker.pool.load_state_dict(state['pair_pool'], device=self.device)
+        if 'pair_pool' in state:
+            self.pair_pool.load_state_dict(state['pair_pool'], device=self.device)
         restore_rng_state(state['rng'])
 
     def save_training_state(self, epoch, current_iter) -> None:
