@@ -32,6 +32,7 @@ setup(
         'tqdm',
         'tensorboard',
         'safetensors',
+        'pydantic>=2,<3',  # the training option schema (core/options_schema.py)
     ],
     extras_require={
         'face': ['gfpgan==1.3.8', 'facexlib==0.3.0'],

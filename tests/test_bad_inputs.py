@@ -224,3 +224,160 @@ def test_interrupt_exits_130_143_and_leaves_no_partial_file(work, sig, code):
     errors = [ln for ln in err.replace('\r', '\n').splitlines() if ln.startswith('error: ')]
     assert len(errors) == 1 and ('interrupted' in errors[0] or 'terminated' in errors[0]), err
     assert os.listdir(work / 'out') == []
+
+
+# ---------------------------------------------------------------- realesrgan-train
+
+
+def train_options(data: Path, stage: str = 'realesrnet', **top) -> dict:
+    """The demo option file of ``stage`` pointed at ``data``, tiny, with top-level ``top`` changes."""
+    import yaml
+
+    opt = yaml.safe_load((REPO / 'options' / 'demo' / f'train_{stage}_x4_demo.yml').read_text())
+    opt['datasets']['train']['dataroot_gt'] = str(data)
+    opt['datasets'].pop('val', None)
+    opt.pop('val', None)
+    opt['path']['pretrain_network_g'] = None
+    opt['gt_size'], opt['queue_size'] = 32, 4
+    opt['datasets']['train'].update(gt_size=32, crop_pad_size=64, batch_size_per_gpu=2)
+    opt['network_g'].update(num_feat=4, num_conv=1)
+    if 'network_d' in opt:
+        opt['network_d']['num_feat'] = 4
+    opt.update(top)
+    return opt
+
+
+@pytest.fixture()
+def train_dir(tmp_path, astronaut_bgr, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))  # no VGG weights here
+    monkeypatch.setenv('REALESRGAN_OFFLINE', '1')
+    monkeypatch.delenv('REALESRGAN_VGG_WEIGHTS', raising=False)
+    (tmp_path / 'gt').mkdir()
+    for i in range(2):
+        write_image(tmp_path / 'gt' / f'{i}.png', np.ascontiguousarray(astronaut_bgr[i * 8 : i * 8 + 96, :96]))
+    return tmp_path
+
+
+def write_yaml(path: Path, opt: dict) -> Path:
+    import yaml
+
+    path.write_text(yaml.safe_dump(opt, sort_keys=False))
+    return path
+
+
+def run_train_cli(capsys, *argv: str) -> tuple[int, str]:
+    from realesrgan_plugin.basicsr.train import main as train_main
+
+    code = train_main(list(argv))
+    return code, capsys.readouterr().err
+
+
+def _typo(opt: dict) -> None:
+    opt['gausian_noise_prob'] = 0.1
+
+
+def _wrong_type(opt: dict) -> None:
+    opt['noise_range'] = 'abc'
+
+
+def _lo_above_hi(opt: dict) -> None:
+    opt['datasets']['train']['blur_sigma'] = [3, 0.2]
+
+
+def _kernel_prob(opt: dict) -> None:
+    opt['datasets']['train']['kernel_prob'] = [0.5, 0.5, 0.5, 0, 0, 0]
+
+
+def _missing_dataroot(opt: dict) -> None:
+    opt['datasets']['train']['dataroot_gt'] = 'no/such/folder'
+
+
+TRAIN_OPTION_CASES = [
+    ('typo', _typo, ['gausian_noise_prob: unknown option', "did you mean 'gaussian_noise_prob'"]),
+    ('wrong-type', _wrong_type, ['noise_range', "'abc'"]),
+    ('lo-above-hi', _lo_above_hi, ['datasets.train.blur_sigma', 'lo <= hi']),
+    ('kernel-prob', _kernel_prob, ['datasets.train.kernel_prob', 'sum to 1']),
+    ('missing-dataroot', _missing_dataroot, ['datasets.train.dataroot_gt', 'no/such/folder']),
+]
+
+
+@pytest.mark.parametrize(('name', 'spoil', 'words'), TRAIN_OPTION_CASES, ids=[c[0] for c in TRAIN_OPTION_CASES])
+def test_bad_training_option_is_one_line_before_anything_is_built(train_dir, capsys, name, spoil, words):
+    opt = train_options(train_dir / 'gt')
+    spoil(opt)
+    opt_file = write_yaml(train_dir / 'bad.yml', opt)
+    before = snapshot(train_dir)
+    code, err = run_train_cli(capsys, '-opt', str(opt_file), '--root_path', str(train_dir))
+    assert code == 2
+    line = one_error_line(err)
+    assert 'bad.yml' in line
+    for word in words:
+        assert word in line, line
+    assert snapshot(train_dir) == before and not (train_dir / 'experiments').exists()
+
+
+def test_every_option_problem_in_one_error(train_dir, capsys):
+    opt = train_options(train_dir / 'gt')
+    for spoil in (_typo, _wrong_type, _lo_above_hi, _kernel_prob):
+        spoil(opt)
+    code, err = run_train_cli(capsys, '-opt', str(write_yaml(train_dir / 'bad.yml', opt)))
+    line = one_error_line(err)
+    assert code == 2 and line.startswith('error: 4 invalid options (')
+    assert all(k in line for k in ('gausian_noise_prob', 'noise_range', 'blur_sigma', 'kernel_prob'))
+
+
+def test_missing_option_file_and_bad_yaml(train_dir, capsys):
+    code, err = run_train_cli(capsys, '-opt', 'nope.yml')
+    assert code == 2 and 'option file not found (-opt nope.yml)' in one_error_line(err)
+    (train_dir / 'broken.yml').write_text('name: x\ndatasets: [unclosed\n')
+    code, err = run_train_cli(capsys, '-opt', 'broken.yml')
+    line = one_error_line(err)
+    assert code == 2 and 'invalid YAML' in line and 'broken.yml line' in line
+    assert not (train_dir / 'experiments').exists()
+
+
+def test_stage2_without_vgg_weights_stops_at_start_up(train_dir, capsys):
+    opt = train_options(train_dir / 'gt', stage='realesrgan', name='stage2')
+    opt_file = write_yaml(train_dir / 'stage2.yml', opt)
+    code, err = run_train_cli(capsys, '-opt', str(opt_file), '--root_path', str(train_dir))
+    assert code == 2
+    line = one_error_line(err)
+    assert 'VGG19 weights' in line and 'train.perceptual_opt' in line
+    assert 'vgg19-dcbb9e9d.pth' in line and 'REALESRGAN_VGG_WEIGHTS' in line and '--no-perceptual' in line
+    assert not (train_dir / 'experiments').exists() and not (train_dir / 'tb_logger').exists()
+
+
+def test_stage2_with_no_perceptual_trains_and_logs_the_choice(train_dir, capsys):
+    opt = train_options(train_dir / 'gt', stage='realesrgan', name='stage2np')
+    opt['train']['total_iter'] = 1
+    opt['logger'].update(print_freq=1, save_checkpoint_freq=1, use_tb_logger=False)
+    opt_file = write_yaml(train_dir / 'stage2np.yml', opt)
+    from realesrgan_plugin.basicsr.train import main as train_main
+
+    assert train_main(['-opt', str(opt_file), '--root_path', str(train_dir), '--no-perceptual']) == 0
+    logs = list((train_dir / 'experiments' / 'stage2np').glob('train_*.log'))
+    assert logs and 'training without the perceptual (VGG19) loss' in logs[0].read_text()
+    assert (train_dir / 'experiments' / 'stage2np' / 'models' / 'net_g_latest.pth').is_file()
+
+
+def test_training_interrupt_names_the_last_checkpoint_and_the_resume_command(train_dir):
+    opt = train_options(train_dir / 'gt', name='longrun')
+    opt['train']['total_iter'] = 100000
+    opt['logger'].update(print_freq=1, save_checkpoint_freq=2, use_tb_logger=False)
+    opt_file = write_yaml(train_dir / 'longrun.yml', opt)
+    env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(REPO), os.environ.get('PYTHONPATH', '')])}
+    env['OMP_NUM_THREADS'] = '1'
+    argv = [sys.executable, '-m', 'realesrgan_plugin.train', '-opt', str(opt_file), '--root_path', str(train_dir)]
+    proc = subprocess.Popen(argv, cwd=train_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    states = train_dir / 'experiments' / 'longrun' / 'training_states'
+    deadline = time.monotonic() + 240
+    while not list(states.glob('*.state')) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert 'Traceback' not in err
+    errors = [ln for ln in err.splitlines() if ln.startswith('error: ')]
+    assert len(errors) == 1 and 'last checkpoint: iter' in errors[0], err[-3000:]
+    assert f'realesrgan-train -opt {opt_file} --root_path {train_dir} --auto_resume' in errors[0]

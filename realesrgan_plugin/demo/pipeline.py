@@ -140,24 +140,10 @@ def demo_options(base: dict, lmdb_path: Path, val_dir: Path, iters: int | None, 
 
 
 def perceptual_weights_available(opt: dict) -> bool:
-    """The perceptual loss needs ImageNet VGG19 weights; offline they may be missing."""
-    from realesrgan_plugin.losses.vgg_weights import VGGWeightsMissingError, resolve_vgg_weights
+    """The perceptual loss needs ImageNet VGG19 weights; offline they may be missing (never downloads)."""
+    from realesrgan_plugin.basicsr.option_checks import perceptual_weights_problem
 
-    percep = opt['train'].get('perceptual_opt')
-    if not percep:
-        return True
-    previous = os.environ.get('REALESRGAN_OFFLINE')
-    os.environ['REALESRGAN_OFFLINE'] = '1'  # look, never download from the demo
-    try:
-        resolve_vgg_weights(percep.get('vgg_type', 'vgg19'), percep.get('vgg_weights_path'))
-        return True
-    except VGGWeightsMissingError:
-        return False
-    finally:
-        if previous is None:
-            os.environ.pop('REALESRGAN_OFFLINE')
-        else:
-            os.environ['REALESRGAN_OFFLINE'] = previous
+    return perceptual_weights_problem(opt, download=False) is None
 
 
 def write_options(opt: dict, path: Path) -> Path:

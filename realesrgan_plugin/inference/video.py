@@ -18,17 +18,17 @@ import tempfile
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from realesrgan_plugin.core.atomic import default_file_mode
 from realesrgan_plugin.core.cli_errors import CliArgumentParser, FailedError, UsageError, quiet_opencv, run_cli
 from realesrgan_plugin.inference.cli import add_model_arguments, check_model_arguments, check_writable, load_upsampler
 
-import av
-import numpy as np
-from tqdm import tqdm
+if TYPE_CHECKING:  # at run time av, numpy and tqdm load on use: `realesrgan-video --help` stays fast
+    import av
+    import numpy as np
 
-FrameFn = Callable[[np.ndarray], np.ndarray]
+FrameFn = Callable[['np.ndarray'], 'np.ndarray']
 X264_LIKE = ('libx264', 'libx265')
 DEFAULT_CODEC = 'libx264'
 CODEC_BY_CONTAINER = {'.webm': 'libvpx-vp9'}  # WebM takes only VP8/VP9/AV1 video
@@ -40,6 +40,8 @@ class VideoError(RuntimeError):
 
 def _even(img: np.ndarray) -> np.ndarray:
     """yuv420p needs even width and height: replicate the last row/column when odd."""
+    import numpy as np
+
     pad_h, pad_w = img.shape[0] % 2, img.shape[1] % 2
     if pad_h or pad_w:
         img = np.pad(img, ((0, pad_h), (0, pad_w), (0, 0)), mode='edge')
@@ -68,6 +70,8 @@ def default_codec(suffix: str) -> str:
 def encoder_sample_rate(codec: str, rate: int) -> int:
     """``rate`` when the audio encoder takes it, else the nearest rate it takes, preferring higher
     ones (libopus: 44.1 kHz -> 48 kHz); FFmpeg's encoder refuses to open otherwise."""
+    import av
+
     rates = av.codec.Codec(codec, 'w').audio_rates
     if not rates or rate in rates:
         return rate
@@ -128,6 +132,8 @@ def upscale_video(
 
     ``codec`` None: by container (:func:`default_codec`). Returns a summary (frames, fps, size,
     audio streams and whether they were remuxed)."""
+    import av
+
     src, dst = Path(src), Path(dst)
     codec = codec or default_codec(dst.suffix)
     if not src.is_file():
@@ -149,6 +155,8 @@ def upscale_video(
 
 
 def _open_input(src: Path) -> av.container.InputContainer:
+    import av
+
     try:
         return av.open(str(src))
     except av.FFmpegError as err:
@@ -167,6 +175,10 @@ def _transcode(
     copy_audio: bool,
     progress: bool,
 ) -> dict[str, Any]:
+    import av
+    import numpy as np
+    from tqdm import tqdm
+
     with _open_input(src) as inp:
         if not inp.streams.video:
             raise VideoError(f'{str(src)!r} has no video stream')
@@ -225,6 +237,8 @@ def _audio_for(audio: list[_AudioCopy], packet: av.Packet) -> _AudioCopy:
 
 
 def _decode(packet: av.Packet, src: Path) -> list[av.VideoFrame]:
+    import av
+
     try:
         return packet.decode()
     except av.FFmpegError as err:
@@ -287,6 +301,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def check_video_arguments(args: argparse.Namespace) -> None:
     """Input, output, codec and quality checked before the model loads (exit 2 with one line)."""
+    import av
+
     src, dst = Path(args.input), Path(args.output)
     if not src.is_file():
         raise UsageError('input video not found', f'-i {src}', 'give a video file')

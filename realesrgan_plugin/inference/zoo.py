@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,6 +136,8 @@ def download_entry(item: ZooEntry, folder: str | os.PathLike, progress: bool = T
 
 def _fetch(url: str, out, progress: bool) -> str:
     """Stream ``url`` into ``out``; return the sha256 of what was written."""
+    import urllib.request  # here, not at the top: it costs a third of `realesrgan-infer --help`
+
     from tqdm import tqdm
 
     with urllib.request.urlopen(url, timeout=60) as response:

@@ -16,7 +16,9 @@ import os.path as osp
 import sys
 from collections.abc import Sequence
 
+from realesrgan_plugin.core.cli_errors import EXIT_SIGINT, EXIT_SIGTERM, Terminated, UsageError, run_cli
 from realesrgan_plugin.core.dist import normalize_local_rank_args, shutdown_distributed
+from realesrgan_plugin.core.options_schema import OptionsError, check_synthesis_options
 from realesrgan_plugin.mmengine.runner import RealESRGANRunner
 
 from mmengine.config import Config, DictAction
@@ -58,8 +60,11 @@ def _use_amp(cfg: Config) -> None:
 
 def build_config(args: argparse.Namespace) -> Config:
     if not osp.isfile(args.config):
-        raise FileNotFoundError(f'config file {args.config!r} does not exist')
-    cfg = Config.fromfile(args.config)
+        raise UsageError('config file not found', args.config, 'give an MMEngine .py config, e.g. options/mmengine/')
+    try:
+        cfg = Config.fromfile(args.config)
+    except (SyntaxError, ImportError, KeyError, NameError, ValueError, TypeError) as err:
+        raise UsageError(f'cannot read the config: {type(err).__name__}: {err}', args.config, 'fix the file') from err
     cfg.launcher = args.launcher
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -67,6 +72,7 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    check_preprocessor_options(cfg, args.config)
     if args.amp:
         _use_amp(cfg)
     if args.resume == 'auto':
@@ -80,17 +86,55 @@ def build_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
+def check_preprocessor_options(cfg: Config, source: str) -> None:
+    """The synthesis options of the data preprocessor, by the schema of realesrgan-train's options."""
+    pre = (cfg.get('model') or {}).get('data_preprocessor') or {}
+    if pre.get('type') != 'RealESRGANDataPreprocessor':
+        return
+    try:
+        check_synthesis_options(pre.get('degradations'), pre.get('kernels'), source)
+    except OptionsError as err:
+        count = len(err.problems)
+        prefixed = '; '.join(f'model.data_preprocessor.{path}: {msg}' for path, msg in err.problems)
+        raise UsageError(f'{count} invalid option{"s" if count > 1 else ""}', source, prefixed) from err
+
+
 def build_runner(cfg: Config):
     if cfg.get('runner_type') in (None, 'RealESRGANRunner'):
         return RealESRGANRunner.from_cfg(cfg)
     return RUNNERS.build(cfg)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    runner = build_runner(build_config(parse_args(argv)))
-    runner.train()
+def main(argv: Sequence[str] | None = None) -> int:
+    """``realesrgan-train-mm``: one-line errors (traceback with ``--debug``); Ctrl-C / SIGTERM name
+    the last checkpoint and the resume command (exit 130 / 143)."""
+    return run_cli(_train_command, argv)
+
+
+def _train_command(argv: list[str]) -> int:
+    debug = '--debug' in argv
+    args = parse_args([a for a in argv if a != '--debug'])
+    cfg = build_config(args)
+    try:
+        build_runner(cfg).train()
+    except KeyboardInterrupt as stop:
+        terminated = isinstance(stop, Terminated)
+        print(_interrupted_message(cfg.work_dir, args.config, terminated), file=sys.stderr, flush=True)
+        shutdown_distributed()
+        if debug:
+            raise
+        return EXIT_SIGTERM if terminated else EXIT_SIGINT
     shutdown_distributed()
+    return 0
+
+
+def _interrupted_message(work_dir: str, config: str, terminated: bool) -> str:
+    how = 'terminated (SIGTERM)' if terminated else 'interrupted (Ctrl-C)'
+    latest = find_latest_checkpoint(work_dir) if osp.isdir(work_dir) else None
+    if latest is None:
+        return f'error: {how}: no checkpoint was saved yet; rerun the same command to start again'
+    return f'error: {how}: last checkpoint: {latest}; resume with: realesrgan-train-mm {config} --resume'
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())
