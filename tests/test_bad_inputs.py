@@ -381,3 +381,40 @@ def test_training_interrupt_names_the_last_checkpoint_and_the_resume_command(tra
     errors = [ln for ln in err.splitlines() if ln.startswith('error: ')]
     assert len(errors) == 1 and 'last checkpoint: iter' in errors[0], err[-3000:]
     assert f'realesrgan-train -opt {opt_file} --root_path {train_dir} --auto_resume' in errors[0]
+
+
+# ---------------------------------------------------------------- realesrgan-video
+
+
+def run_video(capsys, *argv: str) -> tuple[int, str]:
+    from realesrgan_plugin.inference.video import main as video_main
+
+    code = video_main(list(argv))
+    return code, capsys.readouterr().err
+
+
+VIDEO_CASES = [
+    (['-i', 'nope.mp4', '-o', 'out.mp4'], 2, ['input video not found', '-i nope.mp4']),
+    (['-i', 'junk.mp4', '-o', 'out.mp4', '--codec', 'h265000'], 2, ['not in this PyAV build', '--codec h265000']),
+    (['-i', 'junk.mp4', '-o', 'out.mp4', '--crf', '99'], 2, ['crf', '--crf 99']),
+    (['-i', 'junk.mp4', '-o', 'junk.mp4'], 2, ['the output is the input', '-o junk.mp4']),
+    (['-i', 'junk.mp4', '-o', 'out.mp4', '-dn', '-1'], 2, ['denoise strength', '-dn -1']),
+    (['-i', 'junk.mp4', '-o', 'out.mp4', '--tile-pad', '-1'], 2, ['tile padding', '--tile_pad -1']),
+    (
+        ['-i', 'junk.mp4', '-o', 'out.mp4', '-n', 'realesr-general-x4v3', '--offline'],
+        1,
+        ['cannot open video', '-i junk.mp4'],
+    ),
+]
+
+
+@pytest.mark.parametrize(('argv', 'code', 'words'), VIDEO_CASES, ids=[' '.join(c[0][2:]) for c in VIDEO_CASES])
+def test_video_mistakes_are_one_line(work, capsys, argv, code, words):
+    (work / 'junk.mp4').write_bytes(b'not a video at all' * 10)
+    before = snapshot(work)
+    got, err = run_video(capsys, *argv, '--quiet')
+    assert got == code
+    line = one_error_line(err)
+    for word in words:
+        assert word in line, line
+    assert snapshot(work) == before  # no output, no partial file

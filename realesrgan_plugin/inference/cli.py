@@ -124,9 +124,8 @@ def load_upsampler(args: argparse.Namespace, alpha_upsampler: str = 'realesrgan'
             source, cache_dir=args.cache_dir, allow_download=not args.offline, denoise_strength=dn
         )
     except ModelNotAvailableError as err:
-        raise FailedError(
-            'weights not available', where, f'{_first_sentence(err)}; or pass a local file with --model_path'
-        ) from err
+        fix = _after_source(err, source)  # names the cache file and the URL to fetch it from
+        raise FailedError('weights not available', where, f'{fix}; or pass a weights file with --model_path') from err
     except WeightsError as err:
         raise FailedError(_after_source(err, source), where, 'give a Real-ESRGAN generator file') from err
     except (RuntimeError, OSError, EOFError) as err:  # torch's safe loader: pickled objects, truncated files

@@ -314,6 +314,17 @@ def check_video_arguments(args: argparse.Namespace) -> None:
     if not 0 <= args.crf <= 63:
         raise UsageError('crf must be in [0, 63]', f'--crf {args.crf}', 'lower is better; the default is 18')
     check_writable(dst.parent, f'-o {dst}')
+    _check_readable_video(src)
+
+
+def _check_readable_video(src: Path) -> None:
+    """The input opens and has a video stream: known before the model loads (exit 1 otherwise)."""
+    try:
+        with _open_input(src) as inp:
+            if not inp.streams.video:
+                raise VideoError(f'{str(src)!r} has no video stream')
+    except VideoError as err:
+        raise FailedError(str(err), f'-i {src}', 'give a video file FFmpeg can read') from err
 
 
 def main(argv: Sequence[str] | None = None, frame_fn: FrameFn | None = None) -> int:
