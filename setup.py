@@ -45,10 +45,10 @@ setup(
     },
     entry_points={
         'console_scripts': [
-            'realesrgan-train=realesrgan_plugin.basicsr.train:main',
+            'realesrgan-train=realesrgan_plugin.train:main',
             'realesrgan-video=realesrgan_plugin.inference.video:main',
             'realesrgan-infer=realesrgan_plugin.inference.cli:main',
-            'realesrgan-train-mm=realesrgan_plugin.mmengine.train:main',
+            'realesrgan-train-mm=realesrgan_plugin.train_mm:main',
             'realesrgan-convert-mm=realesrgan_plugin.mmengine.checkpoint:main',
         ],
     },

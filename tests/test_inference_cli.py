@@ -94,3 +94,36 @@ def test_infer_and_video_share_model_flags_and_defaults():
     for dest in ('denoise_strength', 'tile', 'tile_pad', 'pre_pad', 'half', 'bf16', 'offline'):
         assert infer.get_default(dest) == video.get_default(dest), dest
     assert infer.get_default('denoise_strength') == 0.5
+
+
+HELP_ENTRIES = (
+    'realesrgan_plugin.inference.cli',
+    'realesrgan_plugin.inference.video',
+    'realesrgan_plugin.train',
+    'realesrgan_plugin.train_mm',
+)
+HELP_PROBE = """
+import runpy, sys
+sys.argv = ['x', '--help']
+try:
+    runpy.run_module({module!r}, run_name='__main__')
+except SystemExit:
+    pass
+print('loaded:', [m for m in ('torch', 'torchvision', 'basicsr', 'mmengine', 'av', 'cv2') if m in sys.modules])
+"""
+
+
+@pytest.mark.parametrize('module', HELP_ENTRIES)
+def test_help_has_defaults_and_examples_and_loads_no_framework(module):
+    """`--help` answers before torch, BasicSR, MMEngine, PyAV or OpenCV are imported (how fast that
+    is lives in bench/bench_cli_startup.py) and shows defaults and examples."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, 'PYTHONPATH': str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run(
+        [sys.executable, '-c', HELP_PROBE.format(module=module)], capture_output=True, text=True, env=env, check=True
+    ).stdout
+    assert out.strip().splitlines()[-1] == 'loaded: []'
+    assert 'examples:' in out and '(default: ' in out and '--debug' in out

@@ -20,6 +20,7 @@ from realesrgan_plugin.core.cli_errors import EXIT_SIGINT, EXIT_SIGTERM, Termina
 from realesrgan_plugin.core.dist import normalize_local_rank_args, shutdown_distributed
 from realesrgan_plugin.core.options_schema import OptionsError, check_synthesis_options
 from realesrgan_plugin.mmengine.runner import RealESRGANRunner
+from realesrgan_plugin.train_mm import build_parser
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
@@ -27,22 +28,7 @@ from mmengine.runner import find_latest_checkpoint
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Train Real-ESRNet / Real-ESRGAN with MMEngine')
-    parser.add_argument('config', help='MMEngine Python config, e.g. options/mmengine/realesrgan_x4plus.py')
-    parser.add_argument(
-        '--work-dir', help='where logs and checkpoints go (default: config work_dir or ./work_dirs/<config>)'
-    )
-    parser.add_argument(
-        '--resume',
-        nargs='?',
-        const='auto',
-        default=None,
-        help='resume from CKPT, or (no value) from the newest checkpoint in the work dir',
-    )
-    parser.add_argument('--amp', action='store_true', help='automatic mixed precision (AmpOptimWrapper)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys: key=value ...')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', type=int, default=0, help=argparse.SUPPRESS)
+    parser = build_parser(DictAction)
     args = parser.parse_args(normalize_local_rank_args(argv if argv is not None else sys.argv[1:]))
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -113,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _train_command(argv: list[str]) -> int:
     debug = '--debug' in argv
-    args = parse_args([a for a in argv if a != '--debug'])
+    args = parse_args(argv)
     cfg = build_config(args)
     try:
         build_runner(cfg).train()
