@@ -6,7 +6,7 @@ or ``python tools/convert_ncnn.py --packaged RealESRGAN_x4plus out.pth`` (needs 
 
 import sys
 
-from realesrgan_plugin.core.cli_errors import CliArgumentParser
+from realesrgan_plugin.core.cli_errors import CliArgumentParser, run_cli
 from realesrgan_plugin.core.img_io import write_bytes_atomic
 from realesrgan_plugin.inference.ncnn import PACKAGED_NCNN_MODELS, convert_ncnn, packaged_param_path
 from realesrgan_plugin.inference.weights import detect_arch
@@ -43,4 +43,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from realesrgan_plugin.core.cli_errors import CliArgumentParser
+from realesrgan_plugin.core.cli_errors import CliArgumentParser, run_cli
 from realesrgan_plugin.demo.pipeline import DEMO_OPTIONS, DemoConfig, print_summary, run_demo
 
 
@@ -42,4 +42,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_cli(main))

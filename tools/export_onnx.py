@@ -15,7 +15,7 @@ import argparse
 import json
 import sys
 
-from realesrgan_plugin.core.cli_errors import CliArgumentParser
+from realesrgan_plugin.core.cli_errors import CliArgumentParser, run_cli
 from realesrgan_plugin.inference.onnx_export import DEFAULT_OPSET, PARAMS_KEYS, export_pth_to_onnx
 
 
@@ -68,4 +68,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -6,9 +6,10 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from realesrgan_plugin.core.cli_errors import CliArgumentParser
+from realesrgan_plugin.core.cli_errors import CliArgumentParser, run_cli
 from realesrgan_plugin.core.img_io import write_image
 
 import cv2
@@ -45,4 +46,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_cli(lambda argv: main() or 0))

@@ -6,8 +6,10 @@ python tools/synthesize_pairs.py --opt options/train_realesrgan_x4plus.yml --out
 
 from __future__ import annotations
 
+import sys
+
 from realesrgan_plugin.basicsr.preview import preview_pairs
-from realesrgan_plugin.core.cli_errors import CliArgumentParser
+from realesrgan_plugin.core.cli_errors import CliArgumentParser, run_cli
 
 
 def main(argv=None) -> None:
@@ -35,4 +37,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_cli(lambda argv: main(argv) or 0))
