@@ -14,6 +14,7 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from typing import Any
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -67,16 +68,17 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so the same clean-up runs; ``run_cli`` exits 143 for it."""
 
 
-def raise_on_sigterm() -> None:
-    """Turn SIGTERM into :class:`Terminated` (only possible in the main thread)."""
+def raise_on_sigterm() -> Any:
+    """Turn SIGTERM into :class:`Terminated` (only possible in the main thread); returns the
+    previous handler (None when none could be installed)."""
 
     def handler(signum, frame):  # noqa: ARG001
         raise Terminated(f'signal {signum}')
 
     try:
-        signal.signal(signal.SIGTERM, handler)
+        return signal.signal(signal.SIGTERM, handler)
     except ValueError:  # not the main thread (e.g. called from a test runner's worker)
-        pass
+        return None
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -138,11 +140,14 @@ def run_cli(main: Callable[[list[str]], int], argv: Sequence[str] | None = None)
     line naming it (exit 1), with the traceback only when ``--debug`` is among the arguments."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = '--debug' in args
-    raise_on_sigterm()
+    previous = raise_on_sigterm()
     try:
         return main(args)
     except SystemExit as done:  # argparse: --help (0) or a usage error it has printed (2)
-        return done.code if isinstance(done.code, int) else EXIT_USAGE
+        if done.code is None or isinstance(done.code, int):
+            return done.code or 0
+        print(format_error(str(done.code)), file=sys.stderr)
+        return EXIT_USAGE
     except CliError as err:
         _traceback_if(debug)
         print(err, file=sys.stderr)
@@ -160,6 +165,9 @@ def run_cli(main: Callable[[list[str]], int], argv: Sequence[str] | None = None)
         what = f'{type(err).__name__}: {err}' if str(err) else type(err).__name__
         print(format_error(what, fix='rerun with --debug for the traceback'), file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        if previous is not None:  # a caller in the same process (a test, a notebook) gets its handler back
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _traceback_if(debug: bool) -> None:
