@@ -197,6 +197,9 @@ def test_output_with_image_extension_is_one_file(work, capsys):
     assert got == 0
     assert read_image(work / 'big.jpg').shape == (64, 64, 3)
     assert not (work / 'big').exists()
+    got, _, err = run_infer(capsys, '-i', 'in/rgba.png', '-o', 'alpha.jpg', '--model_path', 'tiny.pth', '-s', '2')
+    assert got == 0 and read_image(work / 'alpha.png').shape == (64, 64, 4) and not (work / 'alpha.jpg').exists()
+    assert 'note: .jpg cannot hold alpha' in err
 
 
 def _start_slow_infer(work: Path) -> subprocess.Popen:

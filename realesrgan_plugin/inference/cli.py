@@ -324,7 +324,8 @@ def _upscale_all(inputs: list[Path], plan: _OutputPlan, enhance, args: argparse.
             dst = plan.destination(src, has_alpha, img.dtype != 'uint8')
             if os.path.realpath(dst) in protected:
                 raise ValueError(f'output {dst} would overwrite an input; choose another -o or --suffix')
-            plan.note_png_fallback(src, dst, args.ext, lambda m: tqdm.write(m, file=sys.stderr))
+            wanted = plan.single_file.suffix[1:] if plan.single_file is not None else args.ext
+            plan.note_png_fallback(src, dst, wanted, lambda m: tqdm.write(m, file=sys.stderr))
             write_image(dst, enhance(img))
         except ImageReadError as err:
             failures.append((src, err.reason))
