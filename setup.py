@@ -32,6 +32,7 @@ setup(
         'tqdm',
         'tensorboard',
         'safetensors',
+        'pydantic>=2,<3',  # the training option schema (core/options_schema.py)
     ],
     extras_require={
         'face': ['gfpgan==1.3.8', 'facexlib==0.3.0'],
@@ -44,10 +45,10 @@ setup(
     },
     entry_points={
         'console_scripts': [
-            'realesrgan-train=realesrgan_plugin.basicsr.train:main',
+            'realesrgan-train=realesrgan_plugin.train:main',
             'realesrgan-video=realesrgan_plugin.inference.video:main',
             'realesrgan-infer=realesrgan_plugin.inference.cli:main',
-            'realesrgan-train-mm=realesrgan_plugin.mmengine.train:main',
+            'realesrgan-train-mm=realesrgan_plugin.train_mm:main',
             'realesrgan-convert-mm=realesrgan_plugin.mmengine.checkpoint:main',
         ],
     },

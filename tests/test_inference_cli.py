@@ -74,10 +74,56 @@ def test_missing_input_and_alpha_forces_png(tmp_path, weights):
 
 
 def test_help_lists_official_and_new_flags(capsys):
-    with pytest.raises(SystemExit):
-        main(['--help'])
+    assert main(['--help']) == 0
     text = capsys.readouterr().out
     for flag in ('--model_path', '--suffix', '--tile_pad', '--pre_pad', '--face_enhance', '--fp32', '--half'):
         assert flag in text
     for flag in ('--alpha_upsampler', '--ext', '-dn', '--bf16', '--batch-tiles', '-g'):
         assert flag in text
+    assert '--tile-pad' in text and '--model-name' in text  # hyphen aliases of the official names
+    assert '(default: 10)' in text and 'examples:' in text
+
+
+def test_infer_and_video_share_model_flags_and_defaults():
+    from realesrgan_plugin.inference.cli import build_parser
+    from realesrgan_plugin.inference.video import build_parser as video_parser
+
+    infer, video = build_parser(), video_parser()
+    for flag in ('-n', '--model_name', '--model-name', '--model_path', '-dn', '--denoise_strength', '-t', '--tile_pad'):
+        assert flag in infer._option_string_actions and flag in video._option_string_actions
+    for dest in ('denoise_strength', 'tile', 'tile_pad', 'pre_pad', 'half', 'bf16', 'offline'):
+        assert infer.get_default(dest) == video.get_default(dest), dest
+    assert infer.get_default('denoise_strength') == 0.5
+
+
+HELP_ENTRIES = (
+    'realesrgan_plugin.inference.cli',
+    'realesrgan_plugin.inference.video',
+    'realesrgan_plugin.train',
+    'realesrgan_plugin.train_mm',
+)
+HELP_PROBE = """
+import runpy, sys
+sys.argv = ['x', '--help']
+try:
+    runpy.run_module({module!r}, run_name='__main__')
+except SystemExit:
+    pass
+print('loaded:', [m for m in ('torch', 'torchvision', 'basicsr', 'mmengine', 'av', 'cv2') if m in sys.modules])
+"""
+
+
+@pytest.mark.parametrize('module', HELP_ENTRIES)
+def test_help_has_defaults_and_examples_and_loads_no_framework(module):
+    """`--help` answers before torch, BasicSR, MMEngine, PyAV or OpenCV are imported (how fast that
+    is lives in bench/bench_cli_startup.py) and shows defaults and examples."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, 'PYTHONPATH': str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run(
+        [sys.executable, '-c', HELP_PROBE.format(module=module)], capture_output=True, text=True, env=env, check=True
+    ).stdout
+    assert out.strip().splitlines()[-1] == 'loaded: []'
+    assert 'examples:' in out and '(default: ' in out and '--debug' in out

@@ -34,23 +34,23 @@ def clip_frame(i: int) -> np.ndarray:
     return img
 
 
-def make_clip(path: Path, audio_codec: str | None = 'aac', video_codec: str = 'libx264') -> Path:
+def make_clip(path: Path, audio_codec: str | None = 'aac', video_codec: str = 'libx264', rate: int = RATE) -> Path:
     """A short clip encoded with PyAV: N_FRAMES frames at 25 fps and a 440 Hz mono sine track."""
     with av.open(str(path), 'w') as out:
         video = out.add_stream(video_codec, rate=FPS, options={'crf': '10'})
         video.width, video.height, video.pix_fmt = W, H, 'yuv420p'
-        audio = out.add_stream(audio_codec, rate=RATE, layout='mono') if audio_codec else None
+        audio = out.add_stream(audio_codec, rate=rate, layout='mono') if audio_codec else None
         for i in range(N_FRAMES):
             frame = av.VideoFrame.from_ndarray(clip_frame(i), format='bgr24')
             frame.pts, frame.time_base = i, 1 / FPS
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
         if audio is not None:
-            n = int(RATE * N_FRAMES / FPS)
-            samples = (0.3 * 32767 * np.sin(2 * np.pi * 440 * np.arange(n) / RATE)).astype(np.int16)
+            n = int(rate * N_FRAMES / FPS)
+            samples = (0.3 * 32767 * np.sin(2 * np.pi * 440 * np.arange(n) / rate)).astype(np.int16)
             for start in range(0, n, 1024):
                 chunk = av.AudioFrame.from_ndarray(samples[None, start : start + 1024], format='s16', layout='mono')
-                chunk.sample_rate, chunk.pts, chunk.time_base = RATE, start, Fraction(1, RATE)
+                chunk.sample_rate, chunk.pts, chunk.time_base = rate, start, Fraction(1, rate)
                 out.mux(audio.encode(chunk))
             out.mux(audio.encode(None))
     return path
@@ -158,7 +158,7 @@ def test_killed_run_leaves_no_corrupt_output(clip, tmp_path, sig):
     assert out.read_bytes() == b'previous result'
     partials = [p for p in tmp_path.iterdir() if p.name.startswith('.out.')]
     if sig == signal.SIGTERM:  # caught: clean exit code, temporary file removed
-        assert proc.returncode == 130 and partials == []
+        assert proc.returncode == 143 and partials == []
     else:  # SIGKILL cannot be caught: at most a hidden .partial file, never a corrupt out.mp4
         assert proc.returncode == -signal.SIGKILL and all('.partial' in p.name for p in partials)
     # and a rerun completes
@@ -192,4 +192,43 @@ def test_cli_runs_the_upsampler_of_a_weights_file(clip, tmp_path):
     assert main(['-i', str(clip), '-o', str(out), '--model-path', str(tmp_path / 'tiny_x2.pth'), '--quiet']) == 0
     frames, _, fps = video_frames(out)
     assert len(frames) == N_FRAMES and frames[0].shape == (2 * H, 2 * W, 3) and fps == FPS
-    assert main(['-i', str(clip), '-o', str(out), '--model-path', str(tmp_path / 'none.pth'), '--quiet']) == 1
+    assert main(['-i', str(clip), '-o', str(out), '--model-path', str(tmp_path / 'none.pth'), '--quiet']) == 2
+
+
+def audio_seconds(path: Path) -> float:
+    """Decoded audio duration (samples / rate), 0 without an audio stream."""
+    with av.open(str(path)) as c:
+        if not c.streams.audio:
+            return 0.0
+        return sum(f.samples / f.sample_rate for f in c.decode(c.streams.audio[0]))
+
+
+@pytest.fixture(scope='module')
+def tiny_srvgg(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp('w') / 'tiny_x2.pth'
+    torch.save({'params_ema': SRVGGNetCompact(num_feat=4, num_conv=1, upscale=2).state_dict()}, path)
+    return path
+
+
+@pytest.mark.parametrize('rate', [44100, 48000, None], ids=['44k1', '48k', 'silent'])
+@pytest.mark.parametrize('container', ['mp4', 'mkv', 'mov', 'webm'])
+def test_every_container_with_every_audio_rate(tmp_path, tiny_srvgg, container, rate):
+    """The CLI with no --codec: the container picks the encoder (VP9 for WebM) and audio the
+    target codec cannot take at its rate (Opus at 44.1 kHz) is resampled; decoded with PyAV,
+    frame count, fps and audio duration match the input."""
+    src = make_clip(tmp_path / 'in.mp4', audio_codec='aac' if rate else None, rate=rate or RATE)
+    out = tmp_path / f'out.{container}'
+    assert main(['-i', str(src), '-o', str(out), '--model_path', str(tiny_srvgg), '--quiet', '--no-winograd']) == 0
+    frames, _, fps = video_frames(out)
+    assert len(frames) == len(video_frames(src)[0]) == N_FRAMES and frames[0].shape == (2 * H, 2 * W, 3)
+    assert fps == FPS
+    with av.open(str(out)) as c:
+        codec = c.streams.video[0].codec_context.name
+        audio_rate = c.streams.audio[0].codec_context.sample_rate if c.streams.audio else None
+    assert codec == ('vp9' if container == 'webm' else 'h264')
+    if rate is None:
+        assert audio_rate is None
+    else:
+        assert audio_rate == (48000 if container == 'webm' else rate)  # Opus runs at 48 kHz
+        assert audio_seconds(out) == pytest.approx(audio_seconds(src), abs=0.03)

@@ -4,16 +4,16 @@ Example: ``python tools/convert_ncnn.py REALESRGAN_X4PLUS_UP4X.param RealESRGAN_
 or ``python tools/convert_ncnn.py --packaged RealESRGAN_x4plus out.pth`` (needs the weights extra).
 """
 
-import argparse
 import sys
 
 from realesrgan_plugin.core.atomic import write_bytes_atomic
+from realesrgan_plugin.core.cli_errors import CliArgumentParser, run_cli
 from realesrgan_plugin.inference.ncnn import PACKAGED_NCNN_MODELS, convert_ncnn, packaged_param_path
 from realesrgan_plugin.inference.weights import detect_arch
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = CliArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('param', nargs='?', help='ncnn .param file (the .bin next to it is read)')
     p.add_argument('output', help='output .pth (saved as {"params_ema": ...}) or .safetensors')
     p.add_argument('--bin', default=None, help='.bin file if not next to the .param')
@@ -43,4 +43,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from realesrgan_plugin.core.cli_errors import CliArgumentParser
 from realesrgan_plugin.prep.batch import default_workers, run_job
 from realesrgan_plugin.prep.lmdb_writer import create_lmdb
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CliArgumentParser(description=__doc__)
     parser.add_argument('--input', required=True, help='image folder (root of the meta-info paths)')
     parser.add_argument('--output', required=True, help='LMDB folder to create, ending in .lmdb')
     parser.add_argument('--meta_info', help='take the image list from this meta-info file (paths relative to --input)')

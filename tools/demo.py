@@ -8,15 +8,15 @@ restores them. Writes comparison.png, loss_curves.png and metrics.md to the outp
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
+from realesrgan_plugin.core.cli_errors import CliArgumentParser, run_cli
 from realesrgan_plugin.demo.pipeline import DEMO_OPTIONS, DemoConfig, print_summary, run_demo
 
 
 def parse_args(argv: list[str] | None = None) -> DemoConfig:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CliArgumentParser(description=__doc__)
     parser.add_argument('-o', '--out-dir', type=Path, default=Path('demo_out'), help='output folder (%(default)s)')
     parser.add_argument('--esrnet-iters', type=int, default=200, help='Real-ESRNet iterations (%(default)s)')
     parser.add_argument('--esrgan-iters', type=int, default=100, help='Real-ESRGAN iterations (%(default)s)')
@@ -42,4 +42,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_cli(main))

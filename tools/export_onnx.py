@@ -15,11 +15,12 @@ import argparse
 import json
 import sys
 
+from realesrgan_plugin.core.cli_errors import CliArgumentParser, run_cli
 from realesrgan_plugin.inference.onnx_export import DEFAULT_OPSET, PARAMS_KEYS, export_pth_to_onnx
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CliArgumentParser(description=__doc__)
     parser.add_argument(
         '-i',
         '--input',
@@ -67,4 +68,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(run_cli(main))

@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from realesrgan_plugin.core.cli_errors import CliArgumentParser
 from realesrgan_plugin.prep.batch import default_workers, run_job
 from realesrgan_plugin.prep.subimages import extract_subimages
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CliArgumentParser(description=__doc__)
     parser.add_argument('--input', required=True, help='folder of source images (not recursive)')
     parser.add_argument('--output', required=True, help='folder for the crops; an existing one is resumed')
     parser.add_argument('--crop_size', type=int, default=480, help='crop size in pixels (default 480)')

@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from realesrgan_plugin.core.cli_errors import CliArgumentParser
 from realesrgan_plugin.prep.batch import default_workers, run_job
 from realesrgan_plugin.prep.meta_info import generate_meta_info
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CliArgumentParser(description=__doc__)
     parser.add_argument('--input', nargs='+', required=True, help='image folder(s)')
     parser.add_argument(
         '--root', nargs='+', help='root of each input folder for the relative paths (default: its parent)'

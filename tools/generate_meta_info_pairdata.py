@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from realesrgan_plugin.core.cli_errors import CliArgumentParser
 from realesrgan_plugin.prep.batch import default_workers, run_job
 from realesrgan_plugin.prep.meta_info import generate_meta_info_pairdata
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CliArgumentParser(description=__doc__)
     parser.add_argument('--input', nargs=2, required=True, metavar=('GT_FOLDER', 'LQ_FOLDER'))
     parser.add_argument(
         '--root', nargs=2, metavar=('GT_ROOT', 'LQ_ROOT'), help='roots for the paths (default: parents)'

@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from realesrgan_plugin.core.cli_errors import CliArgumentParser
 from realesrgan_plugin.prep.batch import default_workers, run_job
 from realesrgan_plugin.prep.multiscale import generate_multiscale
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CliArgumentParser(description=__doc__)
     parser.add_argument('--input', required=True, help='folder of HR images (not recursive)')
     parser.add_argument('--output', required=True, help='output folder; an existing one is resumed')
     parser.add_argument('--n_thread', '--num_threads', type=int, default=default_workers(), help='worker processes')

@@ -6,9 +6,10 @@
 
 from __future__ import annotations
 
-import argparse
+import sys
 from pathlib import Path
 
+from realesrgan_plugin.core.cli_errors import CliArgumentParser, run_cli
 from realesrgan_plugin.core.img_io import write_image
 
 import cv2
@@ -38,11 +39,11 @@ def make_demo_dataset(root: str | Path, tile: int = 128, val_size: int = 64, sca
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CliArgumentParser(description=__doc__)
     parser.add_argument('--root', default='datasets/demo', help='output folder (default: %(default)s)')
     args = parser.parse_args()
     print(f'wrote {make_demo_dataset(args.root)}')
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_cli(lambda argv: main() or 0))

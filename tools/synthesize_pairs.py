@@ -6,13 +6,14 @@ python tools/synthesize_pairs.py --opt options/train_realesrgan_x4plus.yml --out
 
 from __future__ import annotations
 
-import argparse
+import sys
 
 from realesrgan_plugin.basicsr.preview import preview_pairs
+from realesrgan_plugin.core.cli_errors import CliArgumentParser, run_cli
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = CliArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--opt', help='BasicSR training option file (its datasets.train and degradation keys)')
     parser.add_argument('--gt', help='folder of HR images (instead of --opt; official x4plus settings)')
     parser.add_argument('--out', required=True, help='output folder for NNNNNN_lq.png / NNNNNN_gt.png')
@@ -36,4 +37,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_cli(lambda argv: main(argv) or 0))

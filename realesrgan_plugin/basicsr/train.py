@@ -33,6 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from realesrgan_plugin.basicsr.data.seeded_sampler import SeededDataset, SeededSampler
+from realesrgan_plugin.basicsr.option_checks import (
+    check_option_file,
+    choose_perceptual_loss,
+    option_file_argument,
+    split_plugin_flags,
+)
 from realesrgan_plugin.core.atomic import (
     DiskWriteError,
     NamingDiskErrors,
@@ -48,6 +54,7 @@ from realesrgan_plugin.core.checkpoint import (
     training_states_newest_first,
     verify_checkpoint,
 )
+from realesrgan_plugin.core.cli_errors import EXIT_SIGINT, EXIT_SIGTERM, Terminated, UsageError, run_cli
 from realesrgan_plugin.core.dist import (
     assert_replicas_in_sync,
     barrier,
@@ -278,8 +285,13 @@ def validate(model, val_loaders: list, opt: dict, current_iter: int, tb_logger) 
             model.validation(loader, current_iter, tb_logger, opt['val'].get('save_img', False))
 
 
-def train_pipeline(argv: Sequence[str]) -> None:
+def train_pipeline(argv: Sequence[str], no_perceptual: bool = False, on_options=None) -> None:
+    """Train from BasicSR-style ``argv``; ``on_options(opt)`` sees the parsed options (the CLI uses
+    them to name the last checkpoint when interrupted)."""
     opt, args, root_path = parse_training_options(argv)
+    if on_options is not None:
+        on_options(opt)
+    perceptual_note = choose_perceptual_loss(opt, no_perceptual, args.opt)
     set_cudnn_mode(bool(opt.get('deterministic', False)))
 
     resume_state = load_resume_state(opt)
@@ -293,6 +305,8 @@ def train_pipeline(argv: Sequence[str]) -> None:
     logger = get_root_logger(logger_name='basicsr', log_level=logging.INFO, log_file=log_file)
     logger.info(get_env_info())
     logger.info(dict2str(opt))
+    if perceptual_note:
+        logger.info(perceptual_note)
     tb_logger = init_tb_loggers(opt)
     if tb_logger:
         tb_logger = NamingDiskErrors(tb_logger, tensorboard_event_file(tb_logger))
@@ -369,20 +383,49 @@ def train_pipeline(argv: Sequence[str]) -> None:
     shutdown_distributed()
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> int:
+    """``realesrgan-train``: the option file is checked before anything is built, errors are one
+    line (traceback with ``--debug``), Ctrl-C / SIGTERM name the last checkpoint and the command
+    that resumes from it (exit 130 / 143); a damaged checkpoint or a full disk is one line naming
+    the file (exit 2)."""
+    return run_cli(_train_command, argv)
+
+
+def _train_command(argv: list[str]) -> int:
+    argv, no_perceptual = split_plugin_flags(argv)
+    opt_file = option_file_argument(argv)
+    if opt_file is not None:  # without -opt, BasicSR's parser says what is missing
+        check_option_file(opt_file)
+    seen: dict = {}
     try:
-        train_pipeline(sys.argv[1:] if argv is None else argv)
+        train_pipeline(argv, no_perceptual, on_options=seen.update)
+    except KeyboardInterrupt as stop:
+        code = EXIT_SIGTERM if isinstance(stop, Terminated) else EXIT_SIGINT
+        print(interrupted_message(seen, argv, code == EXIT_SIGTERM), file=sys.stderr, flush=True)
+        shutdown_distributed()
+        return code
     except (ResumeError, DiskWriteError) as err:  # one line: the file at fault and what to do
-        print(f'error: {err}', file=sys.stderr)
-        raise SystemExit(2) from None
+        raise UsageError(str(err)) from err
     except Exception as err:
         if not is_disk_error(err):
             raise
         # a writer of the host's own (loggers, visualisation backends) met a full disk
         target = getattr(err, 'filename', None) or 'the experiment folder'
-        print(f'error: {as_disk_write_error(target, err)}', file=sys.stderr)
-        raise SystemExit(2) from None
+        raise UsageError(str(as_disk_write_error(target, err))) from err
+    return 0
+
+
+def interrupted_message(opt: dict, argv: Sequence[str], terminated: bool) -> str:
+    """One line: the last complete checkpoint and the command that continues from it."""
+    how = 'terminated (SIGTERM)' if terminated else 'interrupted (Ctrl-C)'
+    states = (opt.get('path') or {}).get('training_states')
+    newest = training_states_newest_first(states) if states and osp.isdir(states) else []
+    if not newest:
+        return f'error: {how}: no checkpoint was saved yet; rerun the same command to start again'
+    latest = newest[0]
+    resume = ' '.join(['realesrgan-train', *[a for a in argv if a != '--auto_resume'], '--auto_resume'])
+    return f'error: {how}: last checkpoint: iter {Path(latest).stem} ({latest}); resume with: {resume}'
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

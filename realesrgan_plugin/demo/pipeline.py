@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from realesrgan_plugin.core import env
 from realesrgan_plugin.core.atomic import write_bytes_atomic
 from realesrgan_plugin.core.img_io import write_image
 from realesrgan_plugin.demo.evaluate import comparison_rows, degrade, evaluate_photo
@@ -142,24 +141,10 @@ def demo_options(base: dict, lmdb_path: Path, val_dir: Path, iters: int | None, 
 
 
 def perceptual_weights_available(opt: dict) -> bool:
-    """The perceptual loss needs ImageNet VGG19 weights; offline they may be missing."""
-    from realesrgan_plugin.losses.vgg_weights import VGGWeightsMissingError, resolve_vgg_weights
+    """The perceptual loss needs ImageNet VGG19 weights; offline they may be missing (never downloads)."""
+    from realesrgan_plugin.basicsr.option_checks import perceptual_weights_problem
 
-    percep = opt['train'].get('perceptual_opt')
-    if not percep:
-        return True
-    previous = os.environ.get(env.OFFLINE)
-    os.environ[env.OFFLINE] = '1'  # look, never download from the demo
-    try:
-        resolve_vgg_weights(percep.get('vgg_type', 'vgg19'), percep.get('vgg_weights_path'))
-        return True
-    except VGGWeightsMissingError:
-        return False
-    finally:
-        if previous is None:
-            os.environ.pop(env.OFFLINE)
-        else:
-            os.environ[env.OFFLINE] = previous
+    return perceptual_weights_problem(opt, download=False) is None
 
 
 def write_options(opt: dict, path: Path) -> Path:

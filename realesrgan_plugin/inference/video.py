@@ -13,21 +13,24 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from realesrgan_plugin.core.atomic import DiskWriteError, atomic_path
+from realesrgan_plugin.core.cli_errors import CliArgumentParser, FailedError, UsageError, quiet_opencv, run_cli
+from realesrgan_plugin.inference.cli import add_model_arguments, check_model_arguments, check_writable, load_upsampler
 
-import av
-import numpy as np
-from tqdm import tqdm
+if TYPE_CHECKING:  # at run time av, numpy and tqdm load on use: `realesrgan-video --help` stays fast
+    import av
+    import numpy as np
 
-FrameFn = Callable[[np.ndarray], np.ndarray]
+FrameFn = Callable[['np.ndarray'], 'np.ndarray']
 X264_LIKE = ('libx264', 'libx265')
+DEFAULT_CODEC = 'libx264'
+CODEC_BY_CONTAINER = {'.webm': 'libvpx-vp9'}  # WebM takes only VP8/VP9/AV1 video
 
 
 class VideoError(RuntimeError):
@@ -36,6 +39,8 @@ class VideoError(RuntimeError):
 
 def _even(img: np.ndarray) -> np.ndarray:
     """yuv420p needs even width and height: replicate the last row/column when odd."""
+    import numpy as np
+
     pad_h, pad_w = img.shape[0] % 2, img.shape[1] % 2
     if pad_h or pad_w:
         img = np.pad(img, ((0, pad_h), (0, pad_w), (0, 0)), mode='edge')
@@ -56,6 +61,22 @@ def _audio_codec_for(container: av.container.OutputContainer) -> str:
     raise VideoError(f'{container.name}: the output format accepts none of the audio codecs aac/opus/mp3/pcm')
 
 
+def default_codec(suffix: str) -> str:
+    """The video encoder for an output extension: libx264, except where the container refuses H.264."""
+    return CODEC_BY_CONTAINER.get(suffix.lower(), DEFAULT_CODEC)
+
+
+def encoder_sample_rate(codec: str, rate: int) -> int:
+    """``rate`` when the audio encoder takes it, else the nearest rate it takes, preferring higher
+    ones (libopus: 44.1 kHz -> 48 kHz); FFmpeg's encoder refuses to open otherwise."""
+    import av
+
+    rates = av.codec.Codec(codec, 'w').audio_rates
+    if not rates or rate in rates:
+        return rate
+    return min(rates, key=lambda r: (r < rate, abs(r - rate)))
+
+
 class _AudioCopy:
     """One input audio stream to the output: remuxed packets, or decoded and re-encoded when the
     output container does not accept the codec."""
@@ -66,8 +87,9 @@ class _AudioCopy:
         if self.remux:
             self.dst = out.add_stream_from_template(src)
         else:
-            rate = src.codec_context.sample_rate
-            self.dst = out.add_stream(_audio_codec_for(out), rate=rate, layout=src.codec_context.layout.name)
+            codec = _audio_codec_for(out)
+            rate = encoder_sample_rate(codec, src.codec_context.sample_rate)  # PyAV's encoder resamples
+            self.dst = out.add_stream(codec, rate=rate, layout=src.codec_context.layout.name)
         self.out = out
 
     def feed(self, packet: av.Packet) -> None:
@@ -91,7 +113,7 @@ def upscale_video(
     dst: str | os.PathLike,
     frame_fn: FrameFn,
     *,
-    codec: str = 'libx264',
+    codec: str | None = None,
     crf: int = 18,
     preset: str = 'medium',
     pix_fmt: str = 'yuv420p',
@@ -100,8 +122,12 @@ def upscale_video(
 ) -> dict[str, Any]:
     """Decode ``src``, pass each frame (BGR uint8) through ``frame_fn``, encode to ``dst``.
 
-    Returns a summary (frames, fps, size, audio streams and whether they were remuxed)."""
+    ``codec`` None: by container (:func:`default_codec`). Returns a summary (frames, fps, size,
+    audio streams and whether they were remuxed)."""
+    import av
+
     src, dst = Path(src), Path(dst)
+    codec = codec or default_codec(dst.suffix)
     if not src.is_file():
         raise VideoError(f'input video not found: {str(src)!r}')
     if dst.exists() and dst.resolve() == src.resolve():
@@ -116,6 +142,8 @@ def upscale_video(
 
 
 def _open_input(src: Path) -> av.container.InputContainer:
+    import av
+
     try:
         return av.open(str(src))
     except av.FFmpegError as err:
@@ -134,6 +162,10 @@ def _transcode(
     copy_audio: bool,
     progress: bool,
 ) -> dict[str, Any]:
+    import av
+    import numpy as np
+    from tqdm import tqdm
+
     with _open_input(src) as inp:
         if not inp.streams.video:
             raise VideoError(f'{str(src)!r} has no video stream')
@@ -192,6 +224,8 @@ def _audio_for(audio: list[_AudioCopy], packet: av.Packet) -> _AudioCopy:
 
 
 def _decode(packet: av.Packet, src: Path) -> list[av.VideoFrame]:
+    import av
+
     try:
         return packet.decode()
     except av.FFmpegError as err:
@@ -219,52 +253,78 @@ def _add_video_stream(
 
 def build_upsampler(args: argparse.Namespace) -> FrameFn:
     """The default frame function: the plugin's Upsampler with the requested model."""
-    from realesrgan_plugin.inference import Upsampler, load_model
-
-    model, scale = load_model(args.model_path or args.model_name, denoise_strength=args.denoise_strength)
-    upsampler = Upsampler(model, scale, tile=args.tile, tile_pad=args.tile_pad, dtype=args.dtype, device=args.device)
+    upsampler = load_upsampler(args)
     return lambda img: upsampler.enhance(img, outscale=args.outscale)
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog='realesrgan-video', description='Upscale a video with Real-ESRGAN, keeping fps and audio.'
+EXAMPLES = (
+    'realesrgan-video -i clip.mp4 -o clip_x4.mp4',
+    'realesrgan-video -i clip.mp4 -o clip_x2.webm -s 2 -t 512',
+    'realesrgan-video -i clip.mkv -o clip_x4.mkv -n realesr-general-x4v3 -dn 0.3 --no_audio',
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """realesrgan-infer's model flags (same spellings and defaults) plus the video ones."""
+    parser = CliArgumentParser(
+        prog='realesrgan-video',
+        description='Upscale a video with Real-ESRGAN, keeping its frame timing and audio.',
+        examples=EXAMPLES,
     )
     parser.add_argument('-i', '--input', required=True, help='input video (any format FFmpeg reads)')
     parser.add_argument('-o', '--output', required=True, help='output video (.mp4, .mkv, .mov, .webm ...)')
-    parser.add_argument(
-        '-n', '--model-name', default='realesr-animevideov3', help='model zoo name (%(default)s, as the official)'
-    )
-    parser.add_argument('--model-path', help='weights file (.pth / .safetensors); overrides --model-name')
-    parser.add_argument('-s', '--outscale', type=float, default=None, help='final scale (default: the model scale)')
-    parser.add_argument('-t', '--tile', type=int, default=0, help='tile size, 0 = whole frame')
-    parser.add_argument('--tile-pad', type=int, default=10)
-    parser.add_argument('-dn', '--denoise-strength', type=float, help='realesr-general-x4v3 only: 0 weak .. 1 strong')
-    parser.add_argument('--fp16', dest='dtype', action='store_const', const='fp16', help='float16 (GPU)')
-    parser.add_argument('--bf16', dest='dtype', action='store_const', const='bf16', help='bfloat16 (GPU, recent CPUs)')
-    parser.add_argument('--device', help='cpu, cuda, cuda:1, mps... (default: the first GPU, else CPU)')
-    parser.add_argument('--codec', default='libx264', help='video encoder (default libx264)')
-    parser.add_argument('--crf', type=int, default=18, help='x264/x265 quality, lower is better (default 18)')
-    parser.add_argument('--preset', default='medium', help='x264/x265 preset (default medium)')
-    parser.add_argument('--no-audio', action='store_true', help='drop the audio streams')
+    add_model_arguments(parser, 'realesr-animevideov3', None)
+    parser.add_argument('--codec', default=None, help='video encoder (unset: libx264, libvpx-vp9 for .webm)')
+    parser.add_argument('--crf', type=int, default=18, help='x264/x265 quality, lower is better')
+    parser.add_argument('--preset', default='medium', help='x264/x265 preset')
+    parser.add_argument('--no_audio', action='store_true', help='drop the audio streams')
     parser.add_argument('--quiet', action='store_true', help='no progress bar')
-    return parser.parse_args(argv)
+    return parser
 
 
-def _raise_on_sigterm() -> None:
-    """SIGTERM becomes an exception so the temporary file is cleaned up like on Ctrl-C."""
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
-    def handler(signum, frame):  # noqa: ARG001
-        raise KeyboardInterrupt(f'signal {signum}')
 
-    signal.signal(signal.SIGTERM, handler)
+def check_video_arguments(args: argparse.Namespace) -> None:
+    """Input, output, codec and quality checked before the model loads (exit 2 with one line)."""
+    import av
+
+    src, dst = Path(args.input), Path(args.output)
+    if not src.is_file():
+        raise UsageError('input video not found', f'-i {src}', 'give a video file')
+    if dst.exists() and dst.resolve() == src.resolve():
+        raise UsageError('the output is the input', f'-o {dst}', 'choose another output name')
+    codec = args.codec or default_codec(dst.suffix)
+    if codec not in av.codecs_available:
+        raise UsageError(f'video encoder {codec!r} is not in this PyAV build', f'--codec {codec}', 'try libx264')
+    if not 0 <= args.crf <= 63:
+        raise UsageError('crf must be in [0, 63]', f'--crf {args.crf}', 'lower is better; the default is 18')
+    check_writable(dst.parent, f'-o {dst}')
+    _check_readable_video(src)
+
+
+def _check_readable_video(src: Path) -> None:
+    """The input opens and has a video stream: known before the model loads (exit 1 otherwise)."""
+    try:
+        with _open_input(src) as inp:
+            if not inp.streams.video:
+                raise VideoError(f'{str(src)!r} has no video stream')
+    except VideoError as err:
+        raise FailedError(str(err), f'-i {src}', 'give a video file FFmpeg can read') from err
 
 
 def main(argv: Sequence[str] | None = None, frame_fn: FrameFn | None = None) -> int:
+    return run_cli(lambda args: _main(args, frame_fn), argv)
+
+
+def _main(argv: list[str], frame_fn: FrameFn | None) -> int:
     args = parse_args(argv)
-    _raise_on_sigterm()
+    quiet_opencv()
+    check_model_arguments(args)
+    check_video_arguments(args)
+    fn = frame_fn or build_upsampler(args)
     try:
-        fn = frame_fn or build_upsampler(args)
         summary = upscale_video(
             args.input,
             args.output,
@@ -275,12 +335,10 @@ def main(argv: Sequence[str] | None = None, frame_fn: FrameFn | None = None) -> 
             copy_audio=not args.no_audio,
             progress=not args.quiet,
         )
-    except (VideoError, DiskWriteError, FileNotFoundError, ValueError, KeyError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print('interrupted: no output written', file=sys.stderr)
-        return 130
+    except VideoError as err:  # its message names the file
+        raise FailedError(str(err)) from err
+    except DiskWriteError as err:  # the output is named; nothing partial is left, an old output is kept
+        raise UsageError(str(err), None, 'free space and run again') from err
     print(
         f'wrote {summary["output"]}: {summary["frames"]} frames at {summary["fps"]:.3f} fps, '
         f'{summary["size"][0]}x{summary["size"][1]}, {summary["audio_streams"]} audio stream(s)'

@@ -144,6 +144,11 @@ def detect_arch(
         return _detect_rrdbnet(state, source)
     if 'body.0.weight' in state:
         return _detect_srvgg(state, source, act_type)
+    if any(k.endswith('.weight_orig') for k in state) or {'conv0.weight', 'conv9.weight'} <= state.keys():
+        raise WeightsError(
+            f'{source}: a discriminator checkpoint (spectral-norm convs, net_d), not a generator; '
+            'inference needs the generator file (net_g_*.pth)'
+        )
     raise WeightsError(
         f'{source}: not a Real-ESRGAN generator (neither RRDBNet nor SRVGGNetCompact keys); '
         f'first keys: {list(state)[:6]}'

@@ -47,8 +47,11 @@ def _url(vgg_type: str) -> str:
         raise ValueError(f'Unknown vgg_type {vgg_type!r}; expected one of {sorted(VGG_WEIGHT_URLS)}') from None
 
 
-def resolve_vgg_weights(vgg_type: str = 'vgg19', path: str | os.PathLike | None = None) -> Path:
-    """Return a local file holding ``vgg_type``'s ImageNet weights, downloading it when allowed."""
+def resolve_vgg_weights(
+    vgg_type: str = 'vgg19', path: str | os.PathLike | None = None, allow_download: bool = True
+) -> Path:
+    """Return a local file holding ``vgg_type``'s ImageNet weights, downloading it when allowed
+    (``allow_download`` and not offline)."""
     explicit = path or env.vgg_weights_path()
     if explicit:
         explicit = Path(explicit).expanduser()
@@ -60,8 +63,9 @@ def resolve_vgg_weights(vgg_type: str = 'vgg19', path: str | os.PathLike | None 
     for candidate in (cached, legacy):
         if candidate.is_file():
             return candidate
-    if env.offline():
-        raise VGGWeightsMissingError(_missing_message(vgg_type, cached, f'offline mode ({env.OFFLINE}=1)'))
+    if env.offline() or not allow_download:
+        why = f'offline mode ({env.OFFLINE}=1)' if env.offline() else 'not downloaded here'
+        raise VGGWeightsMissingError(_missing_message(vgg_type, cached, why))
     try:
         return download_file(_url(vgg_type), cached, sha256=_hash_prefix(cached))
     except DownloadError as err:

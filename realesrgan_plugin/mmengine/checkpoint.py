@@ -20,17 +20,18 @@ in every case; only the wrapping differs):
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import pickle
 import re
+import sys
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from realesrgan_plugin.core.atomic import atomic_torch_save
 from realesrgan_plugin.core.checkpoint import SAFE_CHECKPOINT_GLOBALS, safe_torch_load
+from realesrgan_plugin.core.cli_errors import CliArgumentParser, FailedError, UsageError, run_cli
 
 import numpy as np
 import torch
@@ -238,10 +239,20 @@ def convert(src: str, dst: str, to: str, net_d: str | None = None, dst_d: str | 
     return written
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
+def main(argv: Sequence[str] | None = None) -> int:
+    """``realesrgan-convert-mm``: one-line errors in the common style (traceback with ``--debug``)."""
+    return run_cli(_convert_command, argv)
+
+
+def _convert_command(argv: list[str]) -> int:
+    parser = CliArgumentParser(
+        prog='realesrgan-convert-mm',
         description='Convert Real-ESRGAN/Real-ESRNet weights between BasicSR, MMEngine (this plugin) and '
-        'mmagic layouts. The source layout is detected.'
+        'mmagic layouts. The source layout is detected.',
+        examples=(
+            'realesrgan-convert-mm work_dirs/x4/iter_1000.pth net_g_1000.pth --to basicsr --dst-d net_d_1000.pth',
+            'realesrgan-convert-mm net_g_latest.pth mm_init.pth --to mmengine --net-d net_d_latest.pth',
+        ),
     )
     parser.add_argument('src', help='checkpoint to read (BasicSR net_g/net_d, MMEngine or mmagic)')
     parser.add_argument('dst', help='file to write (generator file for --to basicsr)')
@@ -249,9 +260,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument('--net-d', help='--to mmengine: a BasicSR net_d_*.pth to include as the discriminator')
     parser.add_argument('--dst-d', help='--to basicsr: where to write the discriminator ({"params": D})')
     args = parser.parse_args(argv)
-    for path in convert(args.src, args.dst, args.to, net_d=args.net_d, dst_d=args.dst_d):
+    for flag, path in (('src', args.src), ('--net-d', args.net_d)):
+        if path is not None and not os.path.isfile(path):
+            raise UsageError('checkpoint not found', f'{flag} {path}', 'give an existing .pth file')
+    try:
+        written = convert(args.src, args.dst, args.to, net_d=args.net_d, dst_d=args.dst_d)
+    except (ValueError, RuntimeError, KeyError) as err:
+        raise FailedError(
+            str(err).strip('"'), args.src, 'give a BasicSR, MMEngine or mmagic Real-ESRGAN checkpoint'
+        ) from err
+    for path in written:
         print(f'wrote {path}')
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

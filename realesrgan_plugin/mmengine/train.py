@@ -20,32 +20,20 @@ from collections.abc import Sequence
 
 from realesrgan_plugin.core.atomic import DiskWriteError, as_disk_write_error, is_disk_error
 from realesrgan_plugin.core.checkpoint import ResumeError, verify_checkpoint
+from realesrgan_plugin.core.cli_errors import EXIT_SIGINT, EXIT_SIGTERM, Terminated, UsageError, run_cli
 from realesrgan_plugin.core.dist import normalize_local_rank_args, shutdown_distributed
+from realesrgan_plugin.core.options_schema import OptionsError, check_synthesis_options
 from realesrgan_plugin.mmengine.checkpoint import load_checkpoint_file
 from realesrgan_plugin.mmengine.runner import FRESH_IF_NONE, RealESRGANRunner, newest_intact_work_dir_checkpoint
+from realesrgan_plugin.train_mm import build_parser
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
+from mmengine.runner import find_latest_checkpoint
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description='Train Real-ESRNet / Real-ESRGAN with MMEngine')
-    parser.add_argument('config', help='MMEngine Python config, e.g. options/mmengine/realesrgan_x4plus.py')
-    parser.add_argument(
-        '--work-dir', help='where logs and checkpoints go (default: config work_dir or ./work_dirs/<config>)'
-    )
-    parser.add_argument(
-        '--resume',
-        nargs='?',
-        const='auto',
-        default=None,
-        help='resume from CKPT, or (no value) from the newest intact checkpoint in the work dir; '
-        f'{FRESH_IF_NONE!r}: the same, but start from scratch when every checkpoint there is damaged',
-    )
-    parser.add_argument('--amp', action='store_true', help='automatic mixed precision (AmpOptimWrapper)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys: key=value ...')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', type=int, default=0, help=argparse.SUPPRESS)
+    parser = build_parser(DictAction)
     args = parser.parse_args(normalize_local_rank_args(argv if argv is not None else sys.argv[1:]))
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -63,8 +51,11 @@ def _use_amp(cfg: Config) -> None:
 
 def build_config(args: argparse.Namespace) -> Config:
     if not osp.isfile(args.config):
-        raise FileNotFoundError(f'config file {args.config!r} does not exist')
-    cfg = Config.fromfile(args.config)
+        raise UsageError('config file not found', args.config, 'give an MMEngine .py config, e.g. options/mmengine/')
+    try:
+        cfg = Config.fromfile(args.config)
+    except (SyntaxError, ImportError, KeyError, NameError, ValueError, TypeError) as err:
+        raise UsageError(f'cannot read the config: {type(err).__name__}: {err}', args.config, 'fix the file') from err
     cfg.launcher = args.launcher
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -72,6 +63,7 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    check_preprocessor_options(cfg, args.config)
     if args.amp:
         _use_amp(cfg)
     if args.resume in ('auto', FRESH_IF_NONE):
@@ -86,28 +78,65 @@ def build_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
+def check_preprocessor_options(cfg: Config, source: str) -> None:
+    """The synthesis options of the data preprocessor, by the schema of realesrgan-train's options."""
+    pre = (cfg.get('model') or {}).get('data_preprocessor') or {}
+    if pre.get('type') != 'RealESRGANDataPreprocessor':
+        return
+    try:
+        check_synthesis_options(pre.get('degradations'), pre.get('kernels'), source)
+    except OptionsError as err:
+        count = len(err.problems)
+        prefixed = '; '.join(f'model.data_preprocessor.{path}: {msg}' for path, msg in err.problems)
+        raise UsageError(f'{count} invalid option{"s" if count > 1 else ""}', source, prefixed) from err
+
+
 def build_runner(cfg: Config):
     if cfg.get('runner_type') in (None, 'RealESRGANRunner'):
         return RealESRGANRunner.from_cfg(cfg)
     return RUNNERS.build(cfg)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> int:
+    """``realesrgan-train-mm``: one-line errors (traceback with ``--debug``); Ctrl-C / SIGTERM name
+    the last checkpoint and the resume command (exit 130 / 143); a damaged checkpoint or a full
+    disk is one line naming the file (exit 2)."""
+    return run_cli(_train_command, argv)
+
+
+def _train_command(argv: list[str]) -> int:
+    debug = '--debug' in argv
+    args = parse_args(argv)
     try:
-        runner = build_runner(build_config(parse_args(argv)))
-        runner.train()
+        cfg = build_config(args)
+        try:
+            build_runner(cfg).train()
+        except KeyboardInterrupt as stop:
+            terminated = isinstance(stop, Terminated)
+            print(_interrupted_message(cfg.work_dir, args.config, terminated), file=sys.stderr, flush=True)
+            shutdown_distributed()
+            if debug:
+                raise
+            return EXIT_SIGTERM if terminated else EXIT_SIGINT
     except (ResumeError, DiskWriteError) as err:  # one line: the file at fault and what to do
-        print(f'error: {err}', file=sys.stderr)
-        raise SystemExit(2) from None
+        raise UsageError(str(err)) from err
     except Exception as err:
         if not is_disk_error(err):
             raise
         # a writer of the host's own (loggers, visualisation backends) met a full disk
         target = getattr(err, 'filename', None) or 'the work dir'
-        print(f'error: {as_disk_write_error(target, err)}', file=sys.stderr)
-        raise SystemExit(2) from None
+        raise UsageError(str(as_disk_write_error(target, err))) from err
     shutdown_distributed()
+    return 0
+
+
+def _interrupted_message(work_dir: str, config: str, terminated: bool) -> str:
+    how = 'terminated (SIGTERM)' if terminated else 'interrupted (Ctrl-C)'
+    latest = find_latest_checkpoint(work_dir) if osp.isdir(work_dir) else None
+    if latest is None:
+        return f'error: {how}: no checkpoint was saved yet; rerun the same command to start again'
+    return f'error: {how}: last checkpoint: {latest}; resume with: realesrgan-train-mm {config} --resume'
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

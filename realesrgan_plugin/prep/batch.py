@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from multiprocessing import Pool
 from typing import TextIO, TypeVar
 
+from realesrgan_plugin.core.cli_errors import UsageError, quiet_opencv, run_cli
 from realesrgan_plugin.core.img_io import is_image_file
 
 from tqdm import tqdm
@@ -114,11 +115,17 @@ def run_pool(
 
 def run_job(job: Callable[[], BatchReport]) -> int:
     """Run a job for a command line: print its report and return the exit code (0 all good,
-    1 some files failed, 2 the job could not run, with the reason on stderr)."""
-    try:
-        report = job()
-    except (ValueError, OSError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
-    report.print()
-    return report.exit_code
+    1 some files failed, 2 the job could not run, with the reason on stderr in the common error
+    style; traceback with ``--debug``). OpenCV's own warnings are silenced first (workers forked
+    from here inherit it): the report names every file that failed."""
+    quiet_opencv()
+
+    def command(_argv: list[str]) -> int:
+        try:
+            report = job()
+        except (ValueError, OSError) as err:
+            raise UsageError(str(err)) from err
+        report.print()
+        return report.exit_code
+
+    return run_cli(command)

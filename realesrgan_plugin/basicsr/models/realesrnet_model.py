@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from realesrgan_plugin.basicsr.models.training_runtime import TrainingRuntimeMixin
+from realesrgan_plugin.core.options_schema import check_training_options
 from realesrgan_plugin.core.registration import register_official
 from realesrgan_plugin.core.training_steps import LossTargets, pixel_and_perceptual_losses
 from realesrgan_plugin.losses import build_optional_loss
@@ -23,6 +24,9 @@ class RealESRNetModel(TrainingRuntimeMixin, SRModel):
     ``amp: bf16|fp16`` and ``channels_last``. Logs ``l_pix`` (and ``l_percep``/``l_style``)."""
 
     def __init__(self, opt):
+        # BasicSR's own train_pipeline reaches the plugin only here: check the options before
+        # anything is built (paths are the datasets' business, already opened by then).
+        check_training_options(opt, source=f'the options of {opt.get("name")!r}', check_paths=False)
         self.runner_state = {}
         super().__init__(opt)
 
