@@ -21,6 +21,13 @@ from dataclasses import dataclass
 
 from realesrgan_plugin.core.img_io import max_value
 from realesrgan_plugin.inference import winograd as winograd_kernels
+from realesrgan_plugin.inference.alpha import (
+    ALPHA_COLOURS,
+    clamp_upscaled_alpha,
+    finish_colour,
+    is_gray,
+    prepare_colour,
+)
 from realesrgan_plugin.inference.fast_rrdb import FastRRDBNet, is_rrdbnet
 from realesrgan_plugin.inference.winograd_rrdb import WinogradRRDBNet
 from realesrgan_plugin.inference.winograd_srvgg import WinogradSRVGGNet, is_srvgg
@@ -153,7 +160,7 @@ class Upsampler:
         batch_tiles: int = 4,
         channels_last: bool | None = None,
         alpha_upsampler: str = 'realesrgan',
-        premultiply_alpha: bool = True,
+        alpha_colour: str = 'auto',
         winograd: bool | None = None,
     ) -> None:
         if int(scale) != scale or scale < 1:
@@ -165,6 +172,8 @@ class Upsampler:
             raise ValueError(f'batch_tiles must be >= 1, got {batch_tiles!r}')
         if alpha_upsampler not in ALPHA_UPSAMPLERS:
             raise ValueError(f'alpha_upsampler must be one of {ALPHA_UPSAMPLERS}, got {alpha_upsampler!r}')
+        if alpha_colour not in ALPHA_COLOURS:
+            raise ValueError(f'alpha_colour must be one of {ALPHA_COLOURS}, got {alpha_colour!r}')
         self.scale, self.tile, self.tile_pad, self.pre_pad = int(scale), int(tile), int(tile_pad), int(pre_pad)
         self.device = _resolve_device(device)
         self.dtype = _resolve_dtype(dtype)
@@ -177,7 +186,7 @@ class Upsampler:
         self.batch_tiles = int(batch_tiles)
         self.channels_last = self.device.type == 'cuda' if channels_last is None else bool(channels_last)
         self.alpha_upsampler = alpha_upsampler
-        self.premultiply_alpha = premultiply_alpha
+        self.alpha_colour = alpha_colour
         # x2 / x1 RRDBNet pixel-unshuffle their input: sizes must divide by 2 / 4.
         self.mod = {2: 2, 1: 4}.get(self.scale, 1)
         self.winograd = self._want_winograd(winograd)
@@ -342,21 +351,28 @@ class Upsampler:
         return np.ascontiguousarray(out[0].numpy().transpose(1, 2, 0))
 
     def _upscale_bgra(self, bgra: np.ndarray, alpha_mode: str) -> np.ndarray:
-        alpha = bgra[:, :, 3]
+        """Colour and alpha upscaled separately; see :mod:`realesrgan_plugin.inference.alpha` for why
+        transparent pixels are bled (the official feeds their hidden colour to the network)."""
+        alpha = np.ascontiguousarray(bgra[:, :, 3])
         color = bgra[:, :, 2::-1]  # RGB
-        if self.premultiply_alpha:
-            color = color * alpha[:, :, None]
-        color_out = self._upscale_rgb(color)
+        color_out = self._upscale_rgb(prepare_colour(color, alpha, self.alpha_colour))
+        alpha_out = self._upscale_alpha(alpha, alpha_mode)
+        color_out = finish_colour(color_out, alpha_out, self.alpha_colour)
+        if is_gray(bgra[:, :, :3]):  # gray + alpha (an LA file) stays gray
+            color_out = np.repeat(cv2.cvtColor(color_out, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2)
+        return np.dstack([color_out[:, :, ::-1], alpha_out]).astype(np.float32)
+
+    def _upscale_alpha(self, alpha: np.ndarray, alpha_mode: str) -> np.ndarray:
+        """HxW alpha in [0,1] -> (sH)x(sW), clamped to its local input range (no halo, exact 0 and 1)."""
+        size = (alpha.shape[1] * self.scale, alpha.shape[0] * self.scale)
+        if alpha.min() == alpha.max():  # all opaque / all transparent: nothing to run
+            return np.full(size[::-1], alpha.flat[0], np.float32)
         if alpha_mode == 'realesrgan':
             alpha_out = cv2.cvtColor(self._upscale_rgb(np.repeat(alpha[:, :, None], 3, axis=2)), cv2.COLOR_RGB2GRAY)
         else:
             flag = {'bicubic': cv2.INTER_CUBIC, 'bilinear': cv2.INTER_LINEAR, 'nearest': cv2.INTER_NEAREST}[alpha_mode]
-            size = (alpha.shape[1] * self.scale, alpha.shape[0] * self.scale)
-            alpha_out = np.clip(cv2.resize(alpha, size, interpolation=flag), 0, 1)
-        if self.premultiply_alpha:
-            safe = np.maximum(alpha_out, 1e-6)[:, :, None]
-            color_out = np.where(alpha_out[:, :, None] > 0.5 / 255, np.clip(color_out / safe, 0, 1), 0.0)
-        return np.dstack([color_out[:, :, ::-1], alpha_out]).astype(np.float32)
+            alpha_out = cv2.resize(alpha, size, interpolation=flag)
+        return clamp_upscaled_alpha(alpha_out, alpha, self.scale)
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:
