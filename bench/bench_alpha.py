@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 from realesrgan_plugin.inference import Upsampler, load_model
-from realesrgan_plugin.inference.alpha import finish_colour, prepare_colour, push_pull_fill, visible_mask
+from realesrgan_plugin.inference.alpha import prepare_colour, visible_mask
 
 import cv2
 import numpy as np
@@ -154,6 +154,32 @@ def official_outputs(weights: Path, images: dict[str, np.ndarray], work: Path) -
     return true | rest
 
 
+def unpremultiply(out: np.ndarray, alpha_out: np.ndarray) -> np.ndarray:
+    """What the plugin did before, second half: the network's output for colour x alpha, divided by
+    the upscaled alpha (black where it is under half a level)."""
+    a = alpha_out.astype(np.float32)[:, :, None] / 255
+    return np.where(a > 0.5 / 255, np.clip(out / np.maximum(a, 1e-6), 0, 1), 0.0)
+
+
+def push_pull_fill(colour: np.ndarray, visible: np.ndarray) -> np.ndarray:
+    """A candidate fill: hidden pixels get a smooth extrapolation of the visible colour (pull-push
+    pyramid: visible colour averaged down to where every pixel is covered, then blended back up)."""
+    weight = visible.astype(np.float32)
+    levels = [(colour * weight[:, :, None], weight)]
+    while min(levels[-1][1].shape) > 1 and levels[-1][1].min() <= 0:
+        p, w = levels[-1]
+        size = (max(1, w.shape[1] // 2), max(1, w.shape[0] // 2))
+        p2 = cv2.resize(p, size, interpolation=cv2.INTER_AREA) * 4
+        w2 = cv2.resize(w, size, interpolation=cv2.INTER_AREA) * 4
+        levels.append((p2 / np.maximum(w2, 1.0)[:, :, None], np.minimum(w2, 1.0)))
+    p, w = levels[-1]
+    filled = p / np.maximum(w, 1e-8)[:, :, None]
+    for p, w in reversed(levels[:-1]):
+        up = cv2.resize(filled, (w.shape[1], w.shape[0]), interpolation=cv2.INTER_LINEAR)
+        filled = p + (1 - w)[:, :, None] * up
+    return np.where(visible[:, :, None], colour, filled).astype(colour.dtype)
+
+
 def with_alpha(rgb_out: np.ndarray, alpha_out: np.ndarray) -> np.ndarray:
     """Float RGB output + uint8 alpha -> BGRA uint8, rounded as ``Upsampler.enhance`` rounds."""
     bgr = np.clip(np.rint(rgb_out[:, :, ::-1] * 255), 0, 255).astype(np.uint8)
@@ -184,22 +210,18 @@ def candidates(up: Upsampler, images: dict[str, np.ndarray]) -> dict[str, dict[s
         if h != 'true':
             row['auto'] = with_alpha(run(prepare_colour(colour, alpha, 'auto')), alpha_out)
         row['bleed'] = with_alpha(run(prepare_colour(colour, alpha, 'bleed')), alpha_out)
-        premultiplied = run(prepare_colour(colour, alpha, 'premultiply'))
-        row['premultiply'] = with_alpha(finish_colour(premultiplied, alpha_out / 255.0, 'premultiply'), alpha_out)
+        row['premultiply'] = with_alpha(unpremultiply(run(colour * alpha[:, :, None]), alpha_out), alpha_out)
         row['pull_push'] = with_alpha(run(push_pull_fill(colour, visible_mask(alpha))), alpha_out)
     return out
 
 
 def same_network_input(images: dict[str, np.ndarray], cut: str) -> bool:
-    """Bleed and premultiply feed the network the same colour whatever the hidden colour."""
-    for mode in ('bleed', 'premultiply'):
-        seen = []
-        for h in HIDDEN:
-            f = images[f'{cut}_{h}'].astype(np.float32) / 255
-            seen.append(prepare_colour(f[:, :, 2::-1], f[:, :, 3], mode))
-        if not all(np.array_equal(seen[0], s) for s in seen[1:]):
-            return False
-    return True
+    """'auto' feeds the network the same colour for black, white and noise (it bleeds them all)."""
+    seen = []
+    for h in HIDDEN[1:]:
+        f = images[f'{cut}_{h}'].astype(np.float32) / 255
+        seen.append(prepare_colour(f[:, :, 2::-1], f[:, :, 3], 'auto'))
+    return all(np.array_equal(seen[0], s) for s in seen[1:])
 
 
 # ----------------------------------------------------------------------------- the measures
@@ -270,10 +292,11 @@ def worst_crop(errors: np.ndarray, size: int) -> tuple[int, int]:
 
 
 def edges_picture(rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], path: Path, crop: int = 48) -> None:
-    """Per hidden colour, the worst edge crop (official error) over white: official | ours | reference, 3x."""
+    """Per hidden colour, the worst edge crop (larger of both errors) over white: official | ours | reference, 3x."""
     lines = []
-    for label, off, ours, ref in rows:
-        err = np.abs(composite(off, 255) - composite(ref, 255)).mean(axis=2)
+    for label, off, ours, ref, band in rows:
+        errors = [np.abs(composite(o, 255) - composite(ref, 255)).mean(axis=2) for o in (off, ours)]
+        err = np.maximum(*errors) * band
         y, x = worst_crop(err, crop)
         tiles = [
             np.clip(composite(o[y : y + crop, x : x + crop], 255), 0, 255).astype(np.uint8) for o in (off, ours, ref)
@@ -355,7 +378,7 @@ def main() -> None:
         inside, dist = edge_distance(ref[:, :, 3])
         band, interior = dist <= BAND, inside & (dist > BAND)
         ours_all = candidates(up, {h: images[f'{cut}_{h}'] for h in HIDDEN})
-        alpha[cut] = {'network_input_same_for_every_hidden_colour': same_network_input(images, cut)}
+        alpha[cut] = {'network_input_same_for_black_white_noise': same_network_input(images, cut)}
         alpha[cut] |= alpha_checks(ours_all['true']['auto'], a, scale)
         alpha[cut]['official'] = alpha_checks(official[f'{cut}_true'], a, scale)
         for h in HIDDEN:
@@ -364,14 +387,14 @@ def main() -> None:
             row = {'official': measures(off, ref, band, interior)}
             row |= {mode: measures(o, ref, band, interior) for mode, o in ours.items()}
             results[f'{cut}/{h}'] = row
-            picture_rows.setdefault(h, []).append((off, ours['auto'], ref, row['official']['edge_psnr_db']))
+            picture_rows.setdefault(h, []).append((off, ours['auto'], ref, band, row['official']['edge_psnr_db']))
         children[cut] = children_alpha_check(ours_all['true']['auto'], ref, dist, inside)
         print(f'{cut} done at {time.perf_counter() - start:.0f}s', flush=True)
 
     worst = []
     for h, rows in picture_rows.items():
-        off, ours_auto, ref, _ = min(rows, key=lambda r: r[3])  # the cut-out where the official is worst
-        worst.append((h, off, ours_auto, ref))
+        off, ours_auto, ref, band, _ = min(rows, key=lambda r: r[4])  # where the official is worst
+        worst.append((h, off, ours_auto, ref, band))
     edges_picture(worst, Path(args.picture))
 
     summary = summarise(results)

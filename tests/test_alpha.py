@@ -107,6 +107,14 @@ def test_output_independent_of_hidden_colour(tiny_up, astronaut_bgr):
     assert not np.array_equal(raw.enhance(hide(bgr, alpha, 'black')), raw.enhance(hide(bgr, alpha, 'white')))
 
 
+def test_true_background_is_fed_as_stored(tiny_up, astronaut_bgr):
+    """A cut-out that kept its background (the official's best case) gets exactly the official input."""
+    img = hide(photo(astronaut_bgr, 24), disc_alpha(24), 'true')
+    official_way = Upsampler(TinyUp(), 4, alpha_colour='raw').enhance(img)
+    np.testing.assert_array_equal(tiny_up.enhance(img), official_way)
+    assert not np.array_equal(Upsampler(TinyUp(), 4, alpha_colour='bleed').enhance(img), official_way)
+
+
 @needs_weights
 @pytest.mark.parametrize('hidden', ['black', 'white', 'noise'])
 def test_no_dark_ring_or_fringe_with_real_gan_weights(gan_model, astronaut_bgr, hidden):

@@ -1,13 +1,15 @@
 """Colour and alpha treatment of transparent images around the network.
 
 A generator trained on opaque photos sharpens every edge it sees, including an edge that only
-exists in the hidden colour of transparent pixels. The official code feeds the colour as stored,
-so black, white or noise behind a cut-out (what many exporters write) comes back as a dark, light
-or garish fringe. Premultiplying by alpha (what this plugin did first) turns every cut-out into a
-colour-to-black edge, which the network sharpens into a dark ring, and dividing by a small
-upscaled alpha afterwards amplifies its errors. Filling ("bleeding") the transparent pixels with
-the colour of the nearest visible pixels, as texture pipelines do, leaves no edge to sharpen and
-makes the result independent of the hidden colour; ``bench/bench_alpha.py`` measures the choices.
+exists in the hidden colour of transparent pixels. The official code feeds the colour as stored:
+right when the transparent pixels kept the photo's background, but black, white or noise there
+(what many exporters write) comes back as a dark, light or garish fringe. Premultiplying by alpha
+(what this plugin did first) turns every cut-out into a colour-to-black edge, which the network
+sharpens into a dark ring. Filling ("bleeding") the transparent pixels with the colour of the
+nearest visible pixels, as texture pipelines do, leaves no edge to sharpen and makes the result
+independent of the hidden colour. ``'auto'`` (the default) tells the two cases apart by the colour
+step from the visible edge into the transparent pixels. ``bench/bench_alpha.py`` measures the
+choices (premultiplied and pull-push filling were measured too and lost everywhere).
 
 Alpha, upscaled by the network or by a cv2 interpolation, is clamped to the range of its input
 neighbourhood: no halo beyond the cut-out, and fully opaque / fully transparent areas stay exact.
@@ -18,7 +20,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-ALPHA_COLOURS = ('auto', 'bleed', 'raw', 'premultiply')
+ALPHA_COLOURS = ('auto', 'bleed', 'raw')
 # Median colour step from the visible edge into the transparent pixels: photo cut-outs whose
 # transparent pixels hold the true background measure 0.03-0.06 (bench/bench_alpha.py), black,
 # white or noise 0.44-0.93. Between these two values 'auto' blends the stored and the bled colour.
@@ -53,15 +55,15 @@ def bleed_transparent(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return nearest_visible_colour(colour, visible_mask(alpha))
 
 
-def premultiply(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Colour times alpha (kept as an option for measurement; it makes a colour-to-black edge)."""
-    return colour * alpha[:, :, None]
-
-
-def unpremultiply(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`premultiply` on upscaled data; black where alpha is below half a level."""
-    safe = np.maximum(alpha, 1e-6)[:, :, None]
-    return np.where(alpha[:, :, None] > 0.5 / 255, np.clip(colour / safe, 0, 1), 0.0)
+def edge_mismatch(colour: np.ndarray, bled: np.ndarray, alpha: np.ndarray) -> float:
+    """Median colour step (max over channels) from the visible edge into the transparent pixels
+    touching it. Small when they hold the true background (a photo cut-out), large for black,
+    white or noise."""
+    hidden = ~visible_mask(alpha)
+    ring = hidden & cv2.dilate((~hidden).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    if not ring.any():
+        return 0.0
+    return float(np.median(np.abs(colour[ring] - bled[ring]).max(axis=1)))
 
 
 def keep_weight(step: float) -> float:
@@ -90,16 +92,9 @@ def prepare_colour(colour: np.ndarray, alpha: np.ndarray, mode: str) -> np.ndarr
         return auto_colour(colour, alpha)
     if mode == 'bleed':
         return bleed_transparent(colour, alpha)
-    if mode == 'premultiply':
-        return premultiply(colour, alpha)
     if mode == 'raw':
         return colour
     raise ValueError(f'alpha_colour must be one of {ALPHA_COLOURS}, got {mode!r}')
-
-
-def finish_colour(colour_out: np.ndarray, alpha_out: np.ndarray, mode: str) -> np.ndarray:
-    """Undo what :func:`prepare_colour` did, on the upscaled colour."""
-    return unpremultiply(colour_out, alpha_out) if mode == 'premultiply' else colour_out
 
 
 def local_alpha_range(alpha: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
@@ -122,40 +117,6 @@ def clamp_upscaled_alpha(alpha_out: np.ndarray, alpha: np.ndarray, scale: int) -
     return np.clip(alpha_out, low, high)
 
 
-def push_pull_fill(colour: np.ndarray, visible: np.ndarray) -> np.ndarray:
-    """Hidden pixels filled with a smooth extrapolation of the visible colour (pull-push pyramid)."""
-    if visible.all() or not visible.any():
-        return colour
-    weight = visible.astype(np.float32)
-    levels = [(colour * weight[:, :, None], weight)]
-    while min(levels[-1][1].shape) > 1 and levels[-1][1].min() <= 0:
-        p, w = levels[-1]
-        size = (max(1, w.shape[1] // 2), max(1, w.shape[0] // 2))
-        p2 = cv2.resize(p, size, interpolation=cv2.INTER_AREA) * 4
-        w2 = cv2.resize(w, size, interpolation=cv2.INTER_AREA) * 4
-        over = np.maximum(w2, 1.0)
-        levels.append((p2 / over[:, :, None], np.minimum(w2, 1.0)))
-    p, w = levels[-1]
-    filled = p / np.maximum(w, 1e-8)[:, :, None]
-    if w.min() <= 0:
-        filled[w <= 0] = p.sum(axis=(0, 1)) / max(w.sum(), 1e-8)
-    for p, w in reversed(levels[:-1]):
-        up = cv2.resize(filled, (w.shape[1], w.shape[0]), interpolation=cv2.INTER_LINEAR)
-        filled = p + (1 - w)[:, :, None] * up
-    return np.where(visible[:, :, None], colour, filled).astype(colour.dtype)
-
-
 def is_gray(colour: np.ndarray) -> bool:
     """True when the three colour channels are equal (a gray + alpha file read as BGRA)."""
     return bool(np.array_equal(colour[:, :, 0], colour[:, :, 1]) and np.array_equal(colour[:, :, 0], colour[:, :, 2]))
-
-
-def edge_mismatch(colour: np.ndarray, bled: np.ndarray, alpha: np.ndarray) -> float:
-    """Median colour step (max over channels) from the visible edge into the transparent pixels
-    touching it. Small when they hold the true background (a photo cut-out), large for black,
-    white or noise."""
-    hidden = ~visible_mask(alpha)
-    ring = hidden & cv2.dilate((~hidden).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    if not ring.any():
-        return 0.0
-    return float(np.median(np.abs(colour[ring] - bled[ring]).max(axis=1)))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from realesrgan_plugin.core.img_io import ImageReadError, is_image_file, read_image, write_image
 from realesrgan_plugin.inference import zoo
+from realesrgan_plugin.inference.alpha import ALPHA_COLOURS
 from realesrgan_plugin.inference.upsampler import ALPHA_UPSAMPLERS
 
 EXIT_FAILED_ITEMS = 1
@@ -37,6 +38,13 @@ def build_parser() -> argparse.ArgumentParser:
     prec.add_argument('--half', action='store_true', help='fp16 (GPU)')
     prec.add_argument('--bf16', action='store_true', help='bfloat16 (GPU, or CPUs with AVX-512 bf16 / AMX)')
     p.add_argument('--alpha_upsampler', default='realesrgan', choices=ALPHA_UPSAMPLERS)
+    p.add_argument(
+        '--alpha_colour',
+        default='auto',
+        choices=ALPHA_COLOURS,
+        help='colour fed for fully transparent pixels: auto (stored if it continues the edge, else the '
+        'nearest visible colour), bleed (always nearest), raw (as stored, like the official)',
+    )
     p.add_argument('--ext', default='auto', help='auto (as the input) | png | jpg | ...')
     p.add_argument('-g', '--gpu-id', dest='gpu_id', type=int, default=None, help='GPU index (default: first)')
     p.add_argument('--device', default=None, help='torch device (cpu, cuda:1, mps); overrides -g')
@@ -102,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         device=_device(args),
         batch_tiles=args.batch_tiles,
         alpha_upsampler=args.alpha_upsampler,
+        alpha_colour=args.alpha_colour,
         winograd=None if args.winograd else False,
     )
     enhance = lambda img: upsampler.enhance(img, outscale=args.outscale)  # noqa: E731

@@ -7,8 +7,11 @@ Differences from the official ``RealESRGANer`` that users see:
 - All tiles have one size, so they are run in batches (``batch_tiles``).
 - An out-of-memory error halves the batch, then the tile size, and tries again.
 - fp32 unless asked otherwise (``dtype``); bit depth follows the array dtype (uint8 / uint16),
-  never pixel values; gray in, gray out; BGRA alpha is upscaled by the model or resized, with
-  the colour premultiplied by alpha so that the colour of transparent pixels cannot bleed.
+  never pixel values; gray in, gray out (gray + alpha too).
+- Transparent images (BGRA): the colour of fully transparent pixels is kept where it continues
+  the visible edge and otherwise filled with the nearest visible colour, so black, white or noise
+  behind a cut-out gives no dark halo or colour fringe (the official feeds it to the network);
+  the upscaled alpha is clipped to its local input range: no halo, exact 0 and full scale.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from realesrgan_plugin.inference import winograd as winograd_kernels
 from realesrgan_plugin.inference.alpha import (
     ALPHA_COLOURS,
     clamp_upscaled_alpha,
-    finish_colour,
     is_gray,
     prepare_colour,
 )
@@ -144,8 +146,12 @@ class Upsampler:
             convolutions (about 2x faster; equal to direct conv up to float rounding). ``None``
             (default): whenever the compiled kernels are available; ``False``: direct convs,
             bit-identical to BasicSR.
-        alpha_upsampler: 'realesrgan' (run alpha through the model) or a cv2 resize mode.
-        premultiply_alpha: premultiply colour by alpha before upscaling and divide after.
+        alpha_upsampler: 'realesrgan' (run alpha through the model) or a cv2 resize mode; either
+            way clipped to the 3x3 input range (see :mod:`realesrgan_plugin.inference.alpha`).
+        alpha_colour: what the network sees as the colour of fully transparent pixels: 'auto'
+            (default: as stored when it continues the visible edge, a cut-out that kept its
+            background; else the nearest visible colour), 'bleed' (always the nearest visible
+            colour) or 'raw' (as stored: the official behaviour).
     """
 
     def __init__(
@@ -357,7 +363,6 @@ class Upsampler:
         color = bgra[:, :, 2::-1]  # RGB
         color_out = self._upscale_rgb(prepare_colour(color, alpha, self.alpha_colour))
         alpha_out = self._upscale_alpha(alpha, alpha_mode)
-        color_out = finish_colour(color_out, alpha_out, self.alpha_colour)
         if is_gray(bgra[:, :, :3]):  # gray + alpha (an LA file) stays gray
             color_out = np.repeat(cv2.cvtColor(color_out, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2)
         return np.dstack([color_out[:, :, ::-1], alpha_out]).astype(np.float32)
