@@ -340,6 +340,15 @@ def machine_record() -> dict:
     }
 
 
+def finite_json(value):
+    """Strict JSON: an infinite PSNR (output equal to the reference) is written as the string 'inf'."""
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, float) and not np.isfinite(value):
+        return 'inf'
+    return value
+
+
 def slug(text: str) -> str:
     return re.sub(r'[^a-z0-9]+', '-', text.lower()).strip('-') or 'cpu'
 
@@ -417,8 +426,9 @@ def main() -> None:
     }
     out_dir = Path(args.json_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f'alpha-{slug(record["cpu"])}.json').write_text(json.dumps(result, indent=1) + '\n')
-    print(json.dumps(result))
+    result = finite_json(result)
+    (out_dir / f'alpha-{slug(record["cpu"])}.json').write_text(json.dumps(result, indent=1, allow_nan=False) + '\n')
+    print(json.dumps(result, allow_nan=False))
 
 
 def summarise(results: dict) -> dict:

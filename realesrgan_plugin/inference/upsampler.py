@@ -357,8 +357,9 @@ class Upsampler:
         return np.ascontiguousarray(out[0].numpy().transpose(1, 2, 0))
 
     def _upscale_bgra(self, bgra: np.ndarray, alpha_mode: str) -> np.ndarray:
-        """Colour and alpha upscaled separately; see :mod:`realesrgan_plugin.inference.alpha` for why
-        transparent pixels are bled (the official feeds their hidden colour to the network)."""
+        """Colour and alpha upscaled separately. The hidden colour of transparent pixels is kept or
+        bled by ``alpha_colour`` (the official always feeds it to the network); see
+        :mod:`realesrgan_plugin.inference.alpha` for why."""
         alpha = np.ascontiguousarray(bgra[:, :, 3])
         color = bgra[:, :, 2::-1]  # RGB
         color_out = self._upscale_rgb(prepare_colour(color, alpha, self.alpha_colour))
