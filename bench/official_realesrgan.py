@@ -4,7 +4,7 @@ Used by ``bench/bench_inference.py`` and ``tests/test_inference.py`` through a s
 official package registers the same BasicSR names as the plugin. Forces CPU/GPU by ``--device``
 and fp32 (the official fp16 default crashes on CPU). Prints one JSON line: the enhance times.
 
-    python bench/official_realesrgan.py --model m.pth --input in.png --output out.npy [--tile 64]
+    python bench/official_realesrgan.py --model m.pth --input in.png [b.png] --output out.npy [b.npy] [--tile 64]
 """
 
 import argparse
@@ -43,12 +43,13 @@ def build_official_model(state: dict):
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument('--model', required=True)
-    p.add_argument('--input', required=True)
-    p.add_argument('--output', required=True, help='.npy of the output image')
+    p.add_argument('--input', required=True, nargs='+', help='one or more images (one model load for all)')
+    p.add_argument('--output', required=True, nargs='+', help='.npy of each output image, in input order')
     p.add_argument('--tile', type=int, default=0)
     p.add_argument('--tile_pad', type=int, default=10)
     p.add_argument('--pre_pad', type=int, default=0)
     p.add_argument('--outscale', type=float, default=None)
+    p.add_argument('--alpha_upsampler', default='realesrgan', help='for BGRA inputs (the official default)')
     p.add_argument('--device', default='cpu')
     p.add_argument('--threads', type=int, default=0)
     p.add_argument('--repeat', type=int, default=1)
@@ -74,16 +75,19 @@ def main() -> int:
         half=False,
         device=torch.device(args.device),
     )
-    img = cv2.imread(args.input, cv2.IMREAD_UNCHANGED)
+    if len(args.input) != len(args.output):
+        p.error('give one --output per --input')
     times, cpu_times = [], []
-    for _ in range(args.repeat):
-        start, cpu_start = time.perf_counter(), time.process_time()
-        out, _ = up.enhance(img, outscale=args.outscale)
-        if args.device.startswith('cuda'):
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-        cpu_times.append(time.process_time() - cpu_start)
-    np.save(args.output, out)
+    for src, dst in zip(args.input, args.output, strict=True):
+        img = cv2.imread(src, cv2.IMREAD_UNCHANGED)
+        for _ in range(args.repeat):
+            start, cpu_start = time.perf_counter(), time.process_time()
+            out, _ = up.enhance(img, outscale=args.outscale, alpha_upsampler=args.alpha_upsampler)
+            if args.device.startswith('cuda'):
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - start)
+            cpu_times.append(time.process_time() - cpu_start)
+        np.save(dst, out)
     print(json.dumps({'times': times, 'cpu_times': cpu_times}))
     return 0
 

@@ -78,7 +78,7 @@ def test_help_lists_official_and_new_flags(capsys):
     text = capsys.readouterr().out
     for flag in ('--model_path', '--suffix', '--tile_pad', '--pre_pad', '--face_enhance', '--fp32', '--half'):
         assert flag in text
-    for flag in ('--alpha_upsampler', '--ext', '-dn', '--bf16', '--batch-tiles', '-g'):
+    for flag in ('--alpha_upsampler', '--alpha_colour', '--ext', '-dn', '--bf16', '--batch-tiles', '-g'):
         assert flag in text
     assert '--tile-pad' in text and '--model-name' in text  # hyphen aliases of the official names
     assert '(default: 10)' in text and 'examples:' in text
@@ -127,3 +127,20 @@ def test_help_has_defaults_and_examples_and_loads_no_framework(module):
     ).stdout
     assert out.strip().splitlines()[-1] == 'loaded: []'
     assert 'examples:' in out and '(default: ' in out and '--debug' in out
+
+
+def test_alpha_colour_flag(tmp_path, astronaut_bgr, weights):
+    """--alpha_colour raw feeds the hidden colour as the official does; the default ignores garbage there."""
+    small = np.ascontiguousarray(astronaut_bgr[::16, ::16])
+    alpha = np.zeros(small.shape[:2], np.uint8)
+    alpha[8:24, 8:24] = 255
+    outs = {}
+    for hidden in (0, 255):
+        img = np.dstack([np.where((alpha == 0)[:, :, None], hidden, small).astype(np.uint8), alpha])
+        write_image(tmp_path / f'h{hidden}.png', img)
+    for colour in ('auto', 'raw'):
+        out = tmp_path / colour
+        assert main(['-i', str(tmp_path), '-o', str(out), '--model_path', str(weights), '--alpha_colour', colour]) == 0
+        outs[colour] = [read_image(out / f'h{hidden}_out.png') for hidden in (0, 255)]
+    assert np.array_equal(*outs['auto'])
+    assert not np.array_equal(*outs['raw'])

@@ -83,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
         default='realesrgan',
         help='alpha channel upscaled by: realesrgan (the model) or an OpenCV resize (bicubic, bilinear, nearest)',
     )
+    p.add_argument(
+        '--alpha_colour',
+        default='auto',
+        help='colour fed for fully transparent pixels: auto (stored if it continues the edge, else the '
+        'nearest visible colour), bleed (always nearest), raw (as stored, like the official)',
+    )
     p.add_argument('--ext', default='auto', help='auto (as the input) | png | jpg | ...')
     p.add_argument(
         '--skip_existing',
@@ -117,7 +123,7 @@ def check_model_arguments(args: argparse.Namespace) -> None:
         raise UsageError('denoise strength must be in [0, 1]', f'-dn {args.denoise_strength:g}', '0 weak .. 1 strong')
 
 
-def load_upsampler(args: argparse.Namespace, alpha_upsampler: str = 'realesrgan'):
+def load_upsampler(args: argparse.Namespace, alpha_upsampler: str = 'realesrgan', alpha_colour: str = 'auto'):
     """The Upsampler for the checked flags; a weights problem becomes one line (exit 1)."""
     from realesrgan_plugin.inference.loader import ModelNotAvailableError, load_model
     from realesrgan_plugin.inference.upsampler import Upsampler
@@ -152,6 +158,7 @@ def load_upsampler(args: argparse.Namespace, alpha_upsampler: str = 'realesrgan'
         device=_device(args),
         batch_tiles=args.batch_tiles,
         alpha_upsampler=alpha_upsampler,
+        alpha_colour=alpha_colour,
         winograd=None if args.winograd else False,
     )
 
@@ -274,6 +281,7 @@ def _main(argv: list[str]) -> int:
     quiet_opencv()
     check_model_arguments(args)
     _check_alpha_upsampler(args.alpha_upsampler)
+    _check_alpha_colour(args.alpha_colour)
     source = Path(args.input)
     inputs, skipped = list_inputs(source)
     plan = _OutputPlan(args, inputs, single_input=source.is_file())
@@ -281,7 +289,7 @@ def _main(argv: list[str]) -> int:
         raise FailedError(
             'no images to upscale', f'-i {source}', f'put .png/.jpg/.webp/.tif files in it{_skip_note(skipped)}'
         )
-    upsampler = load_upsampler(args, args.alpha_upsampler)
+    upsampler = load_upsampler(args, args.alpha_upsampler, args.alpha_colour)
     enhance = lambda img: upsampler.enhance(img, outscale=args.outscale)  # noqa: E731
     if args.face_enhance:
         enhance = _face_enhancer(args, upsampler).enhance
@@ -305,6 +313,13 @@ def _check_alpha_upsampler(name: str) -> None:
         raise UsageError(
             'unknown alpha upsampler', f'--alpha_upsampler {name}', f'choose {", ".join(ALPHA_UPSAMPLERS)}'
         )
+
+
+def _check_alpha_colour(name: str) -> None:
+    from realesrgan_plugin.inference.alpha import ALPHA_COLOURS
+
+    if name not in ALPHA_COLOURS:
+        raise UsageError('unknown alpha colour mode', f'--alpha_colour {name}', f'choose {", ".join(ALPHA_COLOURS)}')
 
 
 def _face_enhancer(args: argparse.Namespace, upsampler):

@@ -7,8 +7,11 @@ Differences from the official ``RealESRGANer`` that users see:
 - All tiles have one size, so they are run in batches (``batch_tiles``).
 - An out-of-memory error halves the batch, then the tile size, and tries again.
 - fp32 unless asked otherwise (``dtype``); bit depth follows the array dtype (uint8 / uint16),
-  never pixel values; gray in, gray out; BGRA alpha is upscaled by the model or resized, with
-  the colour premultiplied by alpha so that the colour of transparent pixels cannot bleed.
+  never pixel values; gray in, gray out (gray + alpha too).
+- Transparent images (BGRA): the colour of fully transparent pixels is kept where it continues
+  the visible edge and otherwise filled with the nearest visible colour, so black, white or noise
+  behind a cut-out gives no dark halo or colour fringe (the official feeds it to the network);
+  the upscaled alpha is clipped to its local input range: no halo, exact 0 and full scale.
 """
 
 from __future__ import annotations
@@ -22,6 +25,12 @@ from dataclasses import dataclass
 from realesrgan_plugin.core.img_io import max_value
 from realesrgan_plugin.core.windows import window_starts
 from realesrgan_plugin.inference import winograd as winograd_kernels
+from realesrgan_plugin.inference.alpha import (
+    ALPHA_COLOURS,
+    clamp_upscaled_alpha,
+    is_gray,
+    prepare_colour,
+)
 from realesrgan_plugin.inference.fast_rrdb import FastRRDBNet, is_rrdbnet
 from realesrgan_plugin.inference.winograd_rrdb import WinogradRRDBNet
 from realesrgan_plugin.inference.winograd_srvgg import WinogradSRVGGNet, is_srvgg
@@ -129,8 +138,12 @@ class Upsampler:
             convolutions (about 2x faster; equal to direct conv up to float rounding). ``None``
             (default): whenever the compiled kernels are available; ``False``: direct convs,
             bit-identical to BasicSR.
-        alpha_upsampler: 'realesrgan' (run alpha through the model) or a cv2 resize mode.
-        premultiply_alpha: premultiply colour by alpha before upscaling and divide after.
+        alpha_upsampler: 'realesrgan' (run alpha through the model) or a cv2 resize mode; either
+            way clipped to the 3x3 input range (see :mod:`realesrgan_plugin.inference.alpha`).
+        alpha_colour: what the network sees as the colour of fully transparent pixels: 'auto'
+            (default: as stored when it continues the visible edge, a cut-out that kept its
+            background; else the nearest visible colour), 'bleed' (always the nearest visible
+            colour) or 'raw' (as stored: the official behaviour).
     """
 
     def __init__(
@@ -145,7 +158,7 @@ class Upsampler:
         batch_tiles: int = 4,
         channels_last: bool | None = None,
         alpha_upsampler: str = 'realesrgan',
-        premultiply_alpha: bool = True,
+        alpha_colour: str = 'auto',
         winograd: bool | None = None,
     ) -> None:
         if int(scale) != scale or scale < 1:
@@ -157,6 +170,8 @@ class Upsampler:
             raise ValueError(f'batch_tiles must be >= 1, got {batch_tiles!r}')
         if alpha_upsampler not in ALPHA_UPSAMPLERS:
             raise ValueError(f'alpha_upsampler must be one of {ALPHA_UPSAMPLERS}, got {alpha_upsampler!r}')
+        if alpha_colour not in ALPHA_COLOURS:
+            raise ValueError(f'alpha_colour must be one of {ALPHA_COLOURS}, got {alpha_colour!r}')
         self.scale, self.tile, self.tile_pad, self.pre_pad = int(scale), int(tile), int(tile_pad), int(pre_pad)
         self.device = _resolve_device(device)
         self.dtype = _resolve_dtype(dtype)
@@ -169,7 +184,7 @@ class Upsampler:
         self.batch_tiles = int(batch_tiles)
         self.channels_last = self.device.type == 'cuda' if channels_last is None else bool(channels_last)
         self.alpha_upsampler = alpha_upsampler
-        self.premultiply_alpha = premultiply_alpha
+        self.alpha_colour = alpha_colour
         # x2 / x1 RRDBNet pixel-unshuffle their input: sizes must divide by 2 / 4.
         self.mod = {2: 2, 1: 4}.get(self.scale, 1)
         self.winograd = self._want_winograd(winograd)
@@ -336,21 +351,28 @@ class Upsampler:
         return np.ascontiguousarray(out[0].numpy().transpose(1, 2, 0))
 
     def _upscale_bgra(self, bgra: np.ndarray, alpha_mode: str) -> np.ndarray:
-        alpha = bgra[:, :, 3]
+        """Colour and alpha upscaled separately. The hidden colour of transparent pixels is kept or
+        bled by ``alpha_colour`` (the official always feeds it to the network); see
+        :mod:`realesrgan_plugin.inference.alpha` for why."""
+        alpha = np.ascontiguousarray(bgra[:, :, 3])
         color = bgra[:, :, 2::-1]  # RGB
-        if self.premultiply_alpha:
-            color = color * alpha[:, :, None]
-        color_out = self._upscale_rgb(color)
+        color_out = self._upscale_rgb(prepare_colour(color, alpha, self.alpha_colour))
+        alpha_out = self._upscale_alpha(alpha, alpha_mode)
+        if is_gray(bgra[:, :, :3]):  # gray + alpha (an LA file) stays gray
+            color_out = np.repeat(cv2.cvtColor(color_out, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2)
+        return np.dstack([color_out[:, :, ::-1], alpha_out]).astype(np.float32)
+
+    def _upscale_alpha(self, alpha: np.ndarray, alpha_mode: str) -> np.ndarray:
+        """HxW alpha in [0,1] -> (sH)x(sW), clamped to its local input range (no halo, exact 0 and 1)."""
+        size = (alpha.shape[1] * self.scale, alpha.shape[0] * self.scale)
+        if alpha.min() == alpha.max():  # all opaque / all transparent: nothing to run
+            return np.full(size[::-1], alpha.flat[0], np.float32)
         if alpha_mode == 'realesrgan':
             alpha_out = cv2.cvtColor(self._upscale_rgb(np.repeat(alpha[:, :, None], 3, axis=2)), cv2.COLOR_RGB2GRAY)
         else:
             flag = {'bicubic': cv2.INTER_CUBIC, 'bilinear': cv2.INTER_LINEAR, 'nearest': cv2.INTER_NEAREST}[alpha_mode]
-            size = (alpha.shape[1] * self.scale, alpha.shape[0] * self.scale)
-            alpha_out = np.clip(cv2.resize(alpha, size, interpolation=flag), 0, 1)
-        if self.premultiply_alpha:
-            safe = np.maximum(alpha_out, 1e-6)[:, :, None]
-            color_out = np.where(alpha_out[:, :, None] > 0.5 / 255, np.clip(color_out / safe, 0, 1), 0.0)
-        return np.dstack([color_out[:, :, ::-1], alpha_out]).astype(np.float32)
+            alpha_out = cv2.resize(alpha, size, interpolation=flag)
+        return clamp_upscaled_alpha(alpha_out, alpha, self.scale)
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:
