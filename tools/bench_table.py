@@ -67,7 +67,8 @@ def machine_table(records: list[dict]) -> list[str]:
     for record in records:
         omp = record.get('omp_num_threads') or 'unset'
         lines.append(
-            f'- `{record["bench"]}` ([{record["_file"]}](docs/bench/{record["_file"]})): {record["date_utc"]} UTC, '
+            f'- `{record["bench"]}` ([{record["_file"]}](docs/bench/{record["_file"]})): '
+            f'ended {record["date_utc"]} UTC, '
             f'torch {record["torch_version"]}, {record["torch_threads"]} torch thread(s), OMP_NUM_THREADS {omp}, '
             f'load average {_load(record["load_avg_start"])} at start, {_load(record["load_avg_end"])} at end'
         )
