@@ -83,13 +83,28 @@ def result_path(bench: str, model: str | None = None) -> Path:
     return RESULTS_DIR / f'{bench}-{cpu_slug(model or cpu_info()[0])}.json'
 
 
-def write_result(bench: str, result: dict, started_load: list[float]) -> Path:
+def cuda_device_named(argv: list[str]) -> str | None:
+    """The GPU's name when the bench was asked to run on CUDA (``--device cuda[:N]``), else None:
+    such a result is keyed by the GPU, not by the host CPU."""
+    device = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == '--device'), None)
+    if device is None or not device.startswith('cuda'):
+        return None
+    import torch
+
+    return torch.cuda.get_device_name(torch.device(device)) if torch.cuda.is_available() else None
+
+
+def write_result(bench: str, result: dict, started_load: list[float], gpu_model: str | None = None) -> Path:
     """Add the machine record, write ``docs/bench/<bench>-<slug>.json`` atomically and print the
-    JSON as the last stdout line. ``started_load``: ``load_average()`` taken when the bench began."""
+    JSON as the last stdout line. ``started_load``: ``load_average()`` taken when the bench began.
+    The slug is the GPU's (``gpu_model``, or the device of ``--device cuda``) for GPU runs, else the CPU's."""
     from realesrgan_plugin.core.atomic import atomic_write
 
     record = {'bench': bench, **machine_record(started_load), **result}  # a bench may set its own torch_threads
-    path = result_path(bench, record['cpu_model'])
+    gpu = gpu_model or cuda_device_named(sys.argv[1:])
+    if gpu is not None:
+        record['gpu_model'] = gpu
+    path = result_path(bench, gpu or record['cpu_model'])
     with atomic_write(path, fsync=False) as f:
         f.write((json.dumps(record, indent=1, sort_keys=True) + '\n').encode())
     print(f'written: {path.relative_to(REPO)}', file=sys.stderr)

@@ -5,6 +5,7 @@ Each test keeps its data tiny; the training ones go through the real entries in 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -19,11 +20,11 @@ import numpy as np
 import pytest
 import test_train
 import torch
+from conftest import free_port
 from test_mmengine import CONFIGS, tiny_options
-from test_train import _env, _free_port, demo_options, load_weights, run_train, write_options
+from test_train import _env, demo_options, load_weights, run_train, write_options
 from test_video import make_clip
 
-pytestmark = pytest.mark.gpu
 data_root = test_train.data_root  # the training tests' fixture: HR tiles, validation pairs, a random VGG19
 REPO = Path(__file__).resolve().parents[1]
 
@@ -42,6 +43,7 @@ def x4_net() -> SRVGGNetCompact:
 # ----------------------------------------------------------------------------- synthesis
 
 
+@pytest.mark.gpu
 def test_synthesis_on_cuda_matches_the_cpu_with_the_same_kernels(astronaut_bgr):
     """Same HR, same kernels, deterministic settings (no noise/JPEG randomness left to the device):
     the CUDA pipeline gives the CPU's LQ to within float rounding and 8-bit quantisation."""
@@ -64,6 +66,7 @@ def test_synthesis_on_cuda_matches_the_cpu_with_the_same_kernels(astronaut_bgr):
 # ----------------------------------------------------------------------------- inference
 
 
+@pytest.mark.gpu
 @pytest.mark.parametrize('dtype', ['fp16', 'bf16'])
 @pytest.mark.parametrize('tile', [0, 32])
 def test_upsampler_half_precision_on_cuda_against_fp32(astronaut_bgr, dtype, tile):
@@ -75,6 +78,7 @@ def test_upsampler_half_precision_on_cuda_against_fp32(astronaut_bgr, dtype, til
     assert psnr(out, ref) >= (45 if dtype == 'fp16' else 38)
 
 
+@pytest.mark.gpu
 def test_video_on_cuda(tmp_path):
     from realesrgan_plugin.inference.video import upscale_video
 
@@ -87,6 +91,7 @@ def test_video_on_cuda(tmp_path):
 # ----------------------------------------------------------------------------- training (BasicSR host)
 
 
+@pytest.mark.gpu
 @pytest.mark.parametrize('amp', ['bf16', 'fp16'])
 @pytest.mark.parametrize('stage', ['realesrnet', 'realesrgan'])
 def test_both_stages_train_on_cuda_with_amp_and_channels_last(data_root, tmp_path, stage, amp):
@@ -100,6 +105,7 @@ def test_both_stages_train_on_cuda_with_amp_and_channels_last(data_root, tmp_pat
     assert all(torch.isfinite(t).all() for t in weights['params'].values())
 
 
+@pytest.mark.gpu
 def test_exact_resume_on_cuda_with_deterministic(data_root, tmp_path):
     """A run stopped after its iteration-4 checkpoint and resumed ends bit-identical to a straight run."""
     changes = {'train:total_iter': 8, 'logger:print_freq': 4, 'logger:save_checkpoint_freq': 4, 'val:val_freq': 8}
@@ -118,9 +124,10 @@ def test_exact_resume_on_cuda_with_deterministic(data_root, tmp_path):
 
 
 def _torchrun(*args: str) -> list[str]:
-    return [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=1', f'--master_port={_free_port()}', *args]
+    return [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=1', f'--master_port={free_port()}', *args]
 
 
+@pytest.mark.gpu
 def test_torchrun_nccl_through_validation_and_a_checkpoint_basicsr_host(data_root, tmp_path):
     changes = {'train:total_iter': 4, 'logger:print_freq': 2, 'logger:save_checkpoint_freq': 4, 'val:val_freq': 2}
     opt = demo_options('realesrnet', data_root, 'nccl', num_gpu=1, **changes)
@@ -133,6 +140,7 @@ def test_torchrun_nccl_through_validation_and_a_checkpoint_basicsr_host(data_roo
     assert (tmp_path / 'experiments' / 'nccl' / 'training_states' / '4.state').is_file()
 
 
+@pytest.mark.gpu
 def test_torchrun_nccl_through_basicsr_train_pipeline(data_root, tmp_path):
     changes = {'train:total_iter': 4, 'logger:print_freq': 2, 'logger:save_checkpoint_freq': 4, 'val:val_freq': 2}
     opt = demo_options('realesrnet', data_root, 'nccl_pipeline', num_gpu=1, **changes)
@@ -145,6 +153,7 @@ def test_torchrun_nccl_through_basicsr_train_pipeline(data_root, tmp_path):
     assert (tmp_path / 'experiments' / 'nccl_pipeline' / 'models' / 'net_g_4.pth').is_file()
 
 
+@pytest.mark.gpu
 def test_torchrun_nccl_through_validation_and_a_checkpoint_mmengine_host(data_root, tmp_path):
     work_dir = tmp_path / 'work'
     options = [*tiny_options(data_root, 2, 'nccl_mm'), 'model.perceptual_loss=None', 'model.init_generator=None']
@@ -155,3 +164,16 @@ def test_torchrun_nccl_through_validation_and_a_checkpoint_mmengine_host(data_ro
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
     assert (work_dir / 'iter_2.pth').is_file()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='checks what a CPU-only machine gets')
+def test_gpu_check_without_cuda_says_so_and_counts_the_gpu_tests():
+    proc = subprocess.run(
+        [sys.executable, str(REPO / 'bench' / 'gpu_check.py')], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1
+    report = json.loads(lines[0])
+    assert report['cuda'] is False and 'no CUDA device' in report['message']
+    assert report['gpu_tests_that_would_run'] >= 15

@@ -57,7 +57,8 @@ def machine_table(records: list[dict]) -> list[str]:
     """The Markdown for one machine: heading, table, then one line per bench on how it ran."""
     first = records[0]
     flags = ', '.join(first['cpu_flags']) or 'none of ' + 'avx2/avx512f/amx'
-    lines = [f'#### {first["cpu_model"]} ({flags})', '']
+    heading = f'{first["gpu_model"]} (GPU; host CPU {first["cpu_model"]})' if first.get('gpu_model') else None
+    lines = [f'#### {heading or first["cpu_model"]} ({flags})', '']
     lines += ['| what | official | ours | ratio | command |', '| --- | ---: | ---: | ---: | --- |']
     for record in records:
         for row in record['rows']:
@@ -76,10 +77,11 @@ def machine_table(records: list[dict]) -> list[str]:
 
 
 def render_tables(results: list[dict]) -> str:
-    """All machines' tables, machines by CPU model, benches in BENCH_ORDER."""
+    """All machines' tables, machines by GPU (for CUDA runs) and CPU model, benches in BENCH_ORDER."""
     machines: dict[tuple, list[dict]] = {}
     for record in results:
-        machines.setdefault((record['cpu_model'], tuple(record['cpu_flags'])), []).append(record)
+        key = (record.get('gpu_model') or '', record['cpu_model'], tuple(record['cpu_flags']))
+        machines.setdefault(key, []).append(record)
     lines: list[str] = []
     for key in sorted(machines):
         lines += machine_table(sorted(machines[key], key=_bench_key)) + ['']
