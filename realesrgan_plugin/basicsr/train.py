@@ -40,10 +40,7 @@ from realesrgan_plugin.basicsr.option_checks import (
     split_plugin_flags,
 )
 from realesrgan_plugin.core.atomic import (
-    DiskWriteError,
     NamingDiskErrors,
-    as_disk_write_error,
-    is_disk_error,
     remove_stale_temp_files,
 )
 from realesrgan_plugin.core.checkpoint import (
@@ -54,7 +51,13 @@ from realesrgan_plugin.core.checkpoint import (
     training_states_newest_first,
     verify_checkpoint,
 )
-from realesrgan_plugin.core.cli_errors import EXIT_SIGINT, EXIT_SIGTERM, Terminated, UsageError, run_cli
+from realesrgan_plugin.core.cli_errors import (
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    Terminated,
+    run_cli,
+    training_errors_as_one_line,
+)
 from realesrgan_plugin.core.dist import (
     assert_replicas_in_sync,
     barrier,
@@ -285,6 +288,27 @@ def validate(model, val_loaders: list, opt: dict, current_iter: int, tb_logger) 
             model.validation(loader, current_iter, tb_logger, opt['val'].get('save_img', False))
 
 
+def run_logger(log_file: str, rank: int) -> logging.Logger:
+    """BasicSR's 'basicsr' logger writing to this run's ``log_file``. BasicSR sets a logger up once
+    per process and ignores the ``log_file`` of later calls, so a second run in the same process
+    (a notebook, a test) logged into the first run's file: the file handler is replaced here."""
+    logger = get_root_logger(logger_name='basicsr', log_level=logging.INFO, log_file=log_file)
+    if rank != 0:
+        return logger
+    logger.disabled = False  # another framework's logging set-up in between may disable or reset it
+    logger.setLevel(logging.INFO)
+    for handler in [h for h in logger.handlers if isinstance(h, logging.FileHandler)]:
+        if handler.baseFilename != osp.abspath(log_file):
+            logger.removeHandler(handler)
+            handler.close()
+    if not any(isinstance(h, logging.FileHandler) for h in logger.handlers):
+        handler = logging.FileHandler(log_file, 'w')
+        handler.setFormatter(logging.Formatter('%(asctime)s %(levelname)s: %(message)s'))
+        handler.setLevel(logging.INFO)
+        logger.addHandler(handler)
+    return logger
+
+
 def train_pipeline(argv: Sequence[str], no_perceptual: bool = False, on_options=None) -> None:
     """Train from BasicSR-style ``argv``; ``on_options(opt)`` sees the parsed options (the CLI uses
     them to name the last checkpoint when interrupted)."""
@@ -302,7 +326,7 @@ def train_pipeline(argv: Sequence[str], no_perceptual: bool = False, on_options=
     copy_opt_file(args.opt, opt['path']['experiments_root'])
 
     log_file = osp.join(opt['path']['log'], f'train_{opt["name"]}_{get_time_str()}.log')
-    logger = get_root_logger(logger_name='basicsr', log_level=logging.INFO, log_file=log_file)
+    logger = run_logger(log_file, opt['rank'])
     logger.info(get_env_info())
     logger.info(dict2str(opt))
     if perceptual_note:
@@ -398,20 +422,13 @@ def _train_command(argv: list[str]) -> int:
         check_option_file(opt_file)
     seen: dict = {}
     try:
-        train_pipeline(argv, no_perceptual, on_options=seen.update)
+        with training_errors_as_one_line('the experiment folder'):
+            train_pipeline(argv, no_perceptual, on_options=seen.update)
     except KeyboardInterrupt as stop:
         code = EXIT_SIGTERM if isinstance(stop, Terminated) else EXIT_SIGINT
         print(interrupted_message(seen, argv, code == EXIT_SIGTERM), file=sys.stderr, flush=True)
         shutdown_distributed()
         return code
-    except (ResumeError, DiskWriteError) as err:  # one line: the file at fault and what to do
-        raise UsageError(str(err)) from err
-    except Exception as err:
-        if not is_disk_error(err):
-            raise
-        # a writer of the host's own (loggers, visualisation backends) met a full disk
-        target = getattr(err, 'filename', None) or 'the experiment folder'
-        raise UsageError(str(as_disk_write_error(target, err))) from err
     return 0
 
 

@@ -13,7 +13,8 @@ import argparse
 import signal
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 EXIT_FAILED = 1
@@ -180,3 +181,22 @@ def quiet_opencv() -> None:
     import cv2
 
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+
+
+@contextmanager
+def training_errors_as_one_line(workplace: str) -> Iterator[None]:
+    """A damaged checkpoint (``ResumeError``) or a storage failure (full disk, I/O error) while
+    training becomes one usage-error line naming the file (exit 2), as in both training entries.
+    ``workplace`` is named when a library's own writer gives no file name."""
+    from realesrgan_plugin.core.atomic import DiskWriteError, as_disk_write_error, is_disk_error
+    from realesrgan_plugin.core.checkpoint import ResumeError
+
+    try:
+        yield
+    except (ResumeError, DiskWriteError) as err:
+        raise UsageError(str(err)) from err
+    except Exception as err:
+        if not is_disk_error(err):
+            raise
+        target = getattr(err, 'filename', None) or workplace
+        raise UsageError(str(as_disk_write_error(target, err))) from err

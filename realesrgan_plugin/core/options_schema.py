@@ -106,8 +106,9 @@ class SynthesisExtras(_Section):
     debug_dump_max: Annotated[int, Strict(), Field(ge=0)] = _DEG.debug_dump_max
 
 
-class DegradationOptions(_Section):
-    """The top-level degradation keys of the official option files (both stages)."""
+class DegradationOptions(SynthesisExtras):
+    """The top-level degradation keys of the official option files (both stages); the plugin's
+    synthesis options (inherited) are accepted at the top level too, or under ``synthesis:``."""
 
     scale: Annotated[int, Strict(), Field(ge=1, le=8)] = _DEG.scale
     gt_size: Annotated[int, Strict(), Field(ge=8)] = _DEG.gt_size
@@ -128,12 +129,6 @@ class DegradationOptions(_Section):
     jpeg_range2: QualityRange = _DEG.jpeg_range2
     final_sinc_prob: Prob = _DEG.final_sinc_prob
     synthesis: SynthesisExtras | None = None
-    # plugin synthesis options are accepted at the top level too
-    per_sample: Bool = _DEG.per_sample
-    degrade_margin: Annotated[int, Strict(), Field(ge=0)] | None = _DEG.degrade_margin
-    filter_tolerance: Annotated[float, Strict(), Field(ge=0, lt=1)] = _DEG.filter_tolerance
-    debug_dump_dir: str | None = _DEG.debug_dump_dir
-    debug_dump_max: Annotated[int, Strict(), Field(ge=0)] = _DEG.debug_dump_max
 
 
 class KernelOptions(_Section):

@@ -18,9 +18,15 @@ import os.path as osp
 import sys
 from collections.abc import Sequence
 
-from realesrgan_plugin.core.atomic import DiskWriteError, as_disk_write_error, is_disk_error
-from realesrgan_plugin.core.checkpoint import ResumeError, verify_checkpoint
-from realesrgan_plugin.core.cli_errors import EXIT_SIGINT, EXIT_SIGTERM, Terminated, UsageError, run_cli
+from realesrgan_plugin.core.checkpoint import verify_checkpoint
+from realesrgan_plugin.core.cli_errors import (
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    Terminated,
+    UsageError,
+    run_cli,
+    training_errors_as_one_line,
+)
 from realesrgan_plugin.core.dist import normalize_local_rank_args, shutdown_distributed
 from realesrgan_plugin.core.options_schema import OptionsError, check_synthesis_options
 from realesrgan_plugin.mmengine.checkpoint import load_checkpoint_file
@@ -107,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _train_command(argv: list[str]) -> int:
     debug = '--debug' in argv
     args = parse_args(argv)
-    try:
+    with training_errors_as_one_line('the work dir'):
         cfg = build_config(args)
         try:
             build_runner(cfg).train()
@@ -118,14 +124,6 @@ def _train_command(argv: list[str]) -> int:
             if debug:
                 raise
             return EXIT_SIGTERM if terminated else EXIT_SIGINT
-    except (ResumeError, DiskWriteError) as err:  # one line: the file at fault and what to do
-        raise UsageError(str(err)) from err
-    except Exception as err:
-        if not is_disk_error(err):
-            raise
-        # a writer of the host's own (loggers, visualisation backends) met a full disk
-        target = getattr(err, 'filename', None) or 'the work dir'
-        raise UsageError(str(as_disk_write_error(target, err))) from err
     shutdown_distributed()
     return 0
 
