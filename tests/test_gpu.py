@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from realesrgan_plugin.archs.srvgg_arch import SRVGGNetCompact
-from realesrgan_plugin.core.degradations import RealESRGANSynthesis
+from realesrgan_plugin.core.degradations import RealESRGANSynthesis, random_kernels
 from realesrgan_plugin.inference import Upsampler
 
 import numpy as np
@@ -21,6 +21,7 @@ import pytest
 import test_train
 import torch
 from conftest import free_port
+from test_basicsr_pipeline import DRIVER as BASICSR_PIPELINE_DRIVER
 from test_mmengine import CONFIGS, tiny_options
 from test_train import _env, demo_options, load_weights, run_train, write_options
 from test_video import make_clip
@@ -55,8 +56,6 @@ def test_synthesis_on_cuda_matches_the_cpu_with_the_same_kernels(astronaut_bgr):
     synth = RealESRGANSynthesis.from_options(opt)
     hr = torch.from_numpy(astronaut_bgr[:64, :64, ::-1].copy()).permute(2, 0, 1)[None].float().div(255)
     hr = hr.repeat(2, 1, 1, 1)
-    from realesrgan_plugin.core.degradations import random_kernels
-
     kernels = random_kernels(2, synth.settings, torch.device('cpu'), torch.Generator().manual_seed(1))
     lq_cpu, _ = synth(hr, kernels=kernels, generator=torch.Generator().manual_seed(2))
     lq_gpu, _ = synth(hr.cuda(), kernels=kernels, generator=torch.Generator('cuda').manual_seed(2))
@@ -145,8 +144,7 @@ def test_torchrun_nccl_through_basicsr_train_pipeline(data_root, tmp_path):
     changes = {'train:total_iter': 4, 'logger:print_freq': 2, 'logger:save_checkpoint_freq': 4, 'val:val_freq': 2}
     opt = demo_options('realesrnet', data_root, 'nccl_pipeline', num_gpu=1, **changes)
     driver = tmp_path / 'driver.py'
-    driver.write_text('import os\nimport realesrgan_plugin.basicsr\nfrom basicsr.train import train_pipeline\n')
-    driver.write_text(driver.read_text() + 'train_pipeline(os.getcwd())\n')
+    driver.write_text(BASICSR_PIPELINE_DRIVER)
     cmd = _torchrun(str(driver), '-opt', str(write_options(opt, tmp_path)), '--launcher', 'pytorch')
     proc = subprocess.run(cmd, env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
