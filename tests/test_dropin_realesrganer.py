@@ -88,7 +88,7 @@ def test_mod_padding_for_odd_sizes_and_x1(photo, tmp_path):
 
 
 def test_tile_process_has_no_seams(weights, photo):
-    up = RealESRGANer(2, str(weights), model=tiny_net(), tile=8, tile_pad=4, pre_pad=0)
+    up = RealESRGANer(2, str(weights), model=tiny_net(), tile=4, tile_pad=2, pre_pad=0)
     rgb = cv2.cvtColor(photo, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
     up.pre_process(rgb)
     up.tile_process()

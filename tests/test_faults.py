@@ -619,10 +619,11 @@ def test_one_upsampler_shared_by_four_threads_gives_the_serial_results():
     class OOMOnBigBatches(torch.nn.Module):
         def __init__(self, net):
             super().__init__()
-            self.net = net
+            self.net, self.refused = net, 0
 
         def forward(self, x):
-            if x.shape[0] * x.shape[2] * x.shape[3] > 3000:
+            if x.shape[0] * x.shape[2] * x.shape[3] > 1200:
+                self.refused += 1
                 raise RuntimeError("DefaultCPUAllocator: can't allocate memory")
             return self.net(x)
 
@@ -630,8 +631,8 @@ def test_one_upsampler_shared_by_four_threads_gives_the_serial_results():
     net = SRVGGNetCompact(3, 3, num_feat=8, num_conv=2, upscale=4).eval()
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (20 + 7 * (i % 5), 24 + 5 * (i % 3), 3), dtype=np.uint8) for i in range(32)]
-    shared = Upsampler(net, 4, tile=24, tile_pad=4, batch_tiles=4)
-    plain = Upsampler(OOMOnBigBatches(net), 4, tile=24, tile_pad=4, batch_tiles=4)
+    shared = Upsampler(net, 4, tile=8, tile_pad=2, batch_tiles=4)
+    plain = Upsampler(OOMOnBigBatches(net), 4, tile=8, tile_pad=2, batch_tiles=4)
     serial = [shared.enhance(img) for img in images]
     serial_plain = [plain.enhance(img) for img in images]
 
@@ -645,7 +646,8 @@ def test_one_upsampler_shared_by_four_threads_gives_the_serial_results():
         assert len(results) == 32
         for i, out in results:
             assert np.array_equal(out, expected[i]), f'image {i} differs from the serial call'
-        assert (up.tile, up.batch_tiles) == (24, 4)
+        assert (up.tile, up.batch_tiles) == (8, 4)
+    assert plain.model.refused > 0  # the fallback really ran, in threads too
 
 
 FORKED_WORKER = """

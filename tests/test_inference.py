@@ -6,6 +6,7 @@ import dataclasses
 import importlib.util
 import json
 import logging
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -262,18 +263,21 @@ def test_bad_constructor_arguments():
 
 # --------------------------------------------------------------------- tiling
 def test_tiles_larger_than_a_tile_blend_without_seams(photo):
-    net = tiny_srvgg(4, num_conv=4)  # receptive field radius 6 < context 2 * tile_pad
+    net = tiny_srvgg(4, num_conv=4)  # receptive field radius 6 <= context 3 * tile_pad
     full = Upsampler(net, 4).enhance(photo)
-    tiled = Upsampler(net, 4, tile=12, tile_pad=4, batch_tiles=3).enhance(photo)
+    tiled_up = Upsampler(net, 4, tile=12, tile_pad=2, batch_tiles=3)
+    plan = tiled_up._plan(*photo.shape[:2], 12)
+    assert len(plan.ys) * len(plan.xs) == 4
+    tiled = tiled_up.enhance(photo)
     assert np.abs(tiled.astype(int) - full).max() <= 1
-    one_by_one = Upsampler(net, 4, tile=12, tile_pad=4, batch_tiles=1).enhance(photo)
+    one_by_one = Upsampler(net, 4, tile=12, tile_pad=2, batch_tiles=1).enhance(photo)
     assert np.abs(one_by_one.astype(int) - tiled).max() <= 1
 
 
 def test_tiled_rrdb_x2_close_to_untiled(photo):
     net = tiny_rrdb(2)
     full = Upsampler(net, 2).enhance(photo)
-    tiled = Upsampler(net, 2, tile=16, tile_pad=6).enhance(photo)
+    tiled = Upsampler(net, 2, tile=8, tile_pad=2).enhance(photo)  # 3 x 3 windows
     assert psnr(tiled, full) > 45
 
 
@@ -298,9 +302,10 @@ CPU_OOM = RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator:
 @pytest.mark.parametrize('error', [None, CPU_OOM], ids=['cuda-style', 'cpu-allocator'])
 def test_out_of_memory_shrinks_batch_then_tile(photo, error):
     net = tiny_srvgg(4, num_conv=4)
-    up = Upsampler(OOMAbove(net, 30 * 30, error), 4, tile=0, tile_pad=4, batch_tiles=4)
-    out = up.enhance(photo)
-    ref = Upsampler(net, 4).enhance(photo)
+    big = cv2.resize(photo, (80, 72))
+    up = Upsampler(OOMAbove(net, 40 * 40, error), 4, tile=0, tile_pad=4, batch_tiles=4)
+    out = up.enhance(big)  # 80 px -> windows of 40 px: tile_pad 2 keeps 6 px (the net's reach) of context
+    ref = Upsampler(net, 4).enhance(big)
     assert np.abs(out.astype(int) - ref).max() <= 1
     assert up.tile == 0 and up.batch_tiles == 4  # the fallback was this call's own: settings unchanged
     hopeless = Upsampler(OOMAbove(net, 4, error), 4, tile=32)
@@ -456,3 +461,26 @@ def test_same_pixels_as_official_untiled_fp32(official_x2, conv_path):
 def test_every_official_zoo_entry_is_pinned():
     for entry in zoo.ZOO.values():
         assert entry.url.startswith(zoo.RELEASES) and entry.sha256 and len(entry.sha256) == 64, entry.name
+
+
+@pytest.mark.parametrize(
+    ('h', 'w', 'tile', 'pad', 'scale'),
+    [
+        (512, 512, 256, 10, 4),
+        (768, 1024, 256, 10, 4),
+        (768, 1024, 512, 10, 4),
+        (256, 256, 64, 10, 4),
+        (100, 62, 16, 3, 2),
+        (92, 92, 20, 5, 1),
+    ],
+)
+def test_tile_windows_cover_with_the_blend_overlap_and_no_more(h, w, tile, pad, scale):
+    up = Upsampler(tiny_srvgg(scale), scale, tile=tile, tile_pad=pad)
+    plan = up._plan(h, w, tile)  # h, w: after the padding to a multiple of the net's pixel-unshuffle
+    for length, window, starts in ((h, plan.window_h, plan.ys), (w, plan.window_w, plan.xs)):
+        assert window <= tile + 8 * pad and window % up.mod == 0  # the memory bound a tile size promises
+        assert starts[0] == 0 and starts[-1] + window == length
+        overlaps = [a + window - b for a, b in zip(starts, starts[1:])]
+        assert all(o >= 8 * pad for o in overlaps)  # the blend ramps need 8 * tile_pad
+        assert len(starts) == max(1, math.ceil((length - 8 * pad) / tile))  # no more windows than needed
+        assert all(o < 8 * pad + up.mod + len(starts) for o in overlaps)  # and no longer than needed

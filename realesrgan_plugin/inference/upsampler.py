@@ -1,9 +1,10 @@
 """Upsampler: the plugin's RealESRGANer. numpy image in, numpy image out, any size, any device.
 
 Differences from the official ``RealESRGANer`` that users see:
-- Tiles overlap and are blended with linear ramps; a tile's output only counts where it has at
-  least ``1.5 * tile_pad`` pixels of real context (fully from ``3.5 * tile_pad``), so tiled output
-  matches untiled output to about 50 dB instead of showing seams.
+- Tiles overlap by ``8 * tile_pad`` and are blended with linear ramps centred in the overlap (a
+  window's output counts from ``3 * tile_pad`` pixels of real context, fully from ``5 * tile_pad``),
+  so tiled output matches untiled output to 55-60 dB instead of showing seams. Windows are as few
+  and as small as that allows, so a tiled run feeds the network about 1.2x the official pixels.
 - All tiles have one size, so they are run in batches (``batch_tiles``).
 - An out-of-memory error halves the batch, then the tile size, and tries again.
 - fp32 unless asked otherwise (``dtype``); bit depth follows the array dtype (uint8 / uint16),
@@ -86,22 +87,48 @@ def _pad_bottom_right(x: torch.Tensor, pad_h: int, pad_w: int) -> torch.Tensor:
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
 
 
-def blend_ramp(size_out: int, scale: int, tile_pad: int, at_start: bool, at_end: bool) -> torch.Tensor:
+# Tile blending, in units of tile_pad (input pixels): neighbouring windows overlap by OVERLAP; a
+# window's output counts from RAMP_START from an inner border, fully from RAMP_END. Measured with
+# x4plus, tile 64 / pad 10 on 200x200 astronaut | chelsea, PSNR(tiled, untiled): overlap 4, ramp
+# 1.5-2.5: 46.8 | 42.9 dB; overlap 6, ramp 2.5-3.5: 52.3 | 47.8; overlap 8, ramp 1.5-3.5 (the
+# old ramp): 56.8 | 52.5; overlap 8, ramp 3-5: 60.3 | 55.8 (context is best spent at the crossing).
+OVERLAP, RAMP_START, RAMP_END = 8, 3.0, 5.0
+
+
+def blend_ramp(
+    size_out: int,
+    scale: int,
+    tile_pad: int,
+    at_start: bool,
+    at_end: bool,
+    ramp: tuple[float, float] = (RAMP_START, RAMP_END),
+) -> torch.Tensor:
     """1-D weights of one window's output along one axis.
 
-    Zero up to ``1.5 * tile_pad`` input pixels from an inner window border (too little context
-    there), rising linearly to one at ``3.5 * tile_pad``; sides on the image border keep weight
-    one (the untiled network sees the same border there). Windows overlap by at least
-    ``4 * tile_pad``, so every pixel has a window with weight >= 1/4."""
+    Zero up to ``ramp[0] * tile_pad`` input pixels from an inner window border (too little context
+    there), rising linearly to one at ``ramp[1] * tile_pad``; sides on the image border keep weight
+    one (the untiled network sees the same border there). Windows overlap by ``OVERLAP * tile_pad``,
+    more than ``ramp[0] + ramp[1]``, so every pixel has a window with weight one or two with
+    well over a quarter."""
     if tile_pad <= 0:
         return torch.ones(size_out)
+    lo, hi = ramp
     dist = (torch.arange(size_out, dtype=torch.float32) + 0.5) / scale  # in input pixels
     w = torch.ones(size_out)
     if not at_start:
-        w = w * ((dist - 1.5 * tile_pad) / (2 * tile_pad)).clamp(0, 1)
+        w = w * ((dist - lo * tile_pad) / ((hi - lo) * tile_pad)).clamp(0, 1)
     if not at_end:
-        w = w * ((dist.flip(0) - 1.5 * tile_pad) / (2 * tile_pad)).clamp(0, 1)
+        w = w * ((dist.flip(0) - lo * tile_pad) / ((hi - lo) * tile_pad)).clamp(0, 1)
     return w
+
+
+def halved_window(window: int, tile_pad: int) -> tuple[int, int]:
+    """``(tile, tile_pad)`` whose windows are at most half of ``window`` (the out-of-memory
+    fallback). The overlap may take at most half of a window, so with small windows tile_pad
+    shrinks too: faint seams rather than no result."""
+    target = window // 2
+    tile_pad = min(tile_pad, target // (2 * OVERLAP))
+    return target - OVERLAP * tile_pad, tile_pad
 
 
 def is_out_of_memory(err: BaseException) -> bool:
@@ -127,8 +154,9 @@ class Upsampler:
         model: the generator (``RRDBNet``, ``SRVGGNetCompact`` or any ``nn.Module`` mapping
             Bx3xHxW in [0,1] to Bx3x(sH)x(sW)).
         scale: the network's integer scale factor.
-        tile: tile size in input pixels (0: whole image). Each tile is run with ``2 * tile_pad``
-            pixels of context on inner sides and blended over ``2 * tile_pad`` pixels.
+        tile: tile size in input pixels (0: whole image). Each window holds at most
+            ``tile + 8 * tile_pad`` pixels a side (that bounds its memory); neighbours overlap by
+            ``8 * tile_pad`` and are blended over ``2 * tile_pad`` pixels in the middle of it.
         tile_pad: see ``tile``. pre_pad: reflect padding added bottom/right before the network.
         dtype: ``None``/'fp32' (default, any device), 'fp16', 'bf16' or a ``torch.dtype``.
         device: ``None`` picks cuda, then mps, then cpu.
@@ -249,13 +277,13 @@ class Upsampler:
         return out[:, :, : h * self.scale, : w * self.scale]
 
     def _run_with_fallback(self, x: torch.Tensor) -> torch.Tensor:
-        """Halve the batch, then the tile, on out-of-memory. The reduced sizes are this call's own
+        """Halve the batch, then the window, on out-of-memory. The reduced sizes are this call's own
         (the official RealESRGANer changes its settings): threads sharing one upsampler never see
         each other's fallback, and the next image tries the configured sizes again."""
-        tile, batch = self.tile, self.batch_tiles
+        tile, pad, batch = self.tile, self.tile_pad, self.batch_tiles
         while True:
             try:
-                return self._run_tiled(x, tile, batch)
+                return self._run_tiled(x, tile, pad, batch)
             except RuntimeError as err:  # torch.OutOfMemoryError is one too
                 if not is_out_of_memory(err):
                     raise
@@ -263,13 +291,14 @@ class Upsampler:
                 if batch > 1:
                     batch //= 2
                     continue
-                current = tile or max(x.shape[2], x.shape[3])
-                if current // 2 < MIN_TILE:
+                plan = self._plan(x.shape[2], x.shape[3], tile, pad)
+                window = max(plan.window_h, plan.window_w)
+                if window // 2 < MIN_TILE:
                     raise RuntimeError(
-                        f'Out of memory even with tile size {current} and one tile at a time on {self.device}; '
+                        f'Out of memory even with tile size {window} and one tile at a time on {self.device}; '
                         'use a smaller --tile, another device, or a smaller image'
                     ) from err
-                tile = current // 2
+                tile, pad = halved_window(window, pad)
 
     def _release_scratch(self) -> None:
         if hasattr(self.model, 'release_scratch'):
@@ -277,29 +306,36 @@ class Upsampler:
         if self.device.type == 'cuda':
             torch.cuda.empty_cache()
 
-    def _plan(self, h: int, w: int, tile: int) -> _Plan:
+    def _plan(self, h: int, w: int, tile: int, pad: int | None = None) -> _Plan:
+        pad = self.tile_pad if pad is None else pad
         if tile <= 0 or (h <= tile and w <= tile):
             return _Plan(h, w, [0], [0])
-        ctx = 2 * self.tile_pad
-        align = self.mod
-        win_h = min(h, -(-(tile + 2 * ctx) // align) * align)
-        win_w = min(w, -(-(tile + 2 * ctx) // align) * align)
-        return _Plan(
-            win_h,
-            win_w,
-            window_starts(h, win_h, max(win_h - 2 * ctx, align), spread=True, align=align),
-            window_starts(w, win_w, max(win_w - 2 * ctx, align), spread=True, align=align),
-        )
+        win_h, ys = self._windows_along(h, tile, pad)
+        win_w, xs = self._windows_along(w, tile, pad)
+        return _Plan(win_h, win_w, ys, xs)
 
-    def _run_tiled(self, x: torch.Tensor, tile: int, batch: int) -> torch.Tensor:
+    def _windows_along(self, length: int, tile: int, pad: int) -> tuple[int, list[int]]:
+        """As few windows as cover one side with at most ``tile + OVERLAP * pad`` pixels each,
+        each only as long as the overlap needs: the official pads every tile on inner sides only,
+        and so do we in effect (a window at the image border needs no context there). At 512 px with
+        tile 256 / pad 10 that is 2 windows of 296 px (official: 266 px each, with seams)."""
+        overlap = OVERLAP * pad
+        align = self.mod
+        if length <= tile + overlap:
+            return length, [0]
+        count = math.ceil((length - overlap) / tile)
+        window = -(-(length + (count - 1) * overlap) // count)
+        window = min(length, -(-window // align) * align)
+        return window, window_starts(length, window, max(window - overlap, align), spread=True, align=align)
+
+    def _run_tiled(self, x: torch.Tensor, tile: int, pad: int, batch: int) -> torch.Tensor:
         _, c, h, w = x.shape
-        plan = self._plan(h, w, tile)
+        plan = self._plan(h, w, tile, pad)
         if len(plan.ys) == 1 and len(plan.xs) == 1:
             return self._forward(x)
         s = self.scale
         acc = torch.zeros(1, c, h * s, w * s)
         weight = torch.zeros(1, 1, h * s, w * s)
-        pad = self.tile_pad
         wy = {y: blend_ramp(plan.window_h * s, s, pad, y == 0, y + plan.window_h == h) for y in plan.ys}
         wx = {x0: blend_ramp(plan.window_w * s, s, pad, x0 == 0, x0 + plan.window_w == w) for x0 in plan.xs}
         positions = [(y, x0) for y in plan.ys for x0 in plan.xs]
