@@ -45,10 +45,11 @@ def photo(h: int, w: int) -> np.ndarray:
     )
 
 
-def window_pixels(up: Upsampler, h: int, w: int) -> int:
-    """Input pixels our tiled run feeds the network (the official: tile + tile_pad on inner sides)."""
+def our_windows(up: Upsampler, h: int, w: int) -> tuple[int, int]:
+    """(windows, input pixels) our tiled run feeds the network."""
     plan = up._plan(h, w, up.tile)
-    return plan.window_h * plan.window_w * len(plan.ys) * len(plan.xs)
+    count = len(plan.ys) * len(plan.xs)
+    return count, plan.window_h * plan.window_w * count
 
 
 def official_window_pixels(h: int, w: int, tile: int, pad: int) -> int:
@@ -92,7 +93,9 @@ def run_case(model, scale: int, weights: Path, work: Path, case: str, args) -> d
         'speedup_vs_official_cpu_time': round(min(off_cpu) / min(our_cpu), 3),
         'seam_psnr_ours_db': round(psnr(ours_tiled, ours_full), 2),
         'seam_max_diff_ours': int(np.abs(ours_tiled.astype(int) - ours_full).max()),
-        'network_pixels_ours': window_pixels(tiled, h, w),
+        'windows_ours': our_windows(tiled, h, w)[0],
+        'windows_official': -(-h // tile) * -(-w // tile),
+        'network_pixels_ours': our_windows(tiled, h, w)[1],
         'network_pixels_official': official_window_pixels(h, w, tile, TILE_PAD),
     }
 
@@ -103,8 +106,9 @@ def table_rows(result: dict) -> list[dict]:
         h, w = c['input_hw']
         rows.append({
             'what': f'inference RealESRGAN_x4plus fp32, {w}×{h} input, tile {c["tile"]} / pad {c["tile_pad"]}, '
-            f'{result["threads"]} thread(s) (CPU-time ratio {c["speedup_vs_official_cpu_time"]:.2f}×; seams '
-            f'PSNR(tiled, untiled) {c["seam_psnr_ours_db"]:.1f} dB; network pixels '
+            f'{result["threads"]} thread(s), windows official {c["windows_official"]} / ours {c["windows_ours"]} '
+            f'(CPU-time ratio {c["speedup_vs_official_cpu_time"]:.2f}×; seams PSNR(tiled, untiled) '
+            f'{c["seam_psnr_ours_db"]:.1f} dB; network pixels '
             f'{c["network_pixels_ours"] / c["network_pixels_official"]:.2f}× the official\'s)',
             'official': f'{c["official_tiled_s"]:.1f} s',
             'ours': f'{c["ours_tiled_s"]:.1f} s',
