@@ -26,7 +26,7 @@ import torch
 from bench_inference import official, ours, psnr, weights_file
 from common import load_average, write_result
 
-DEFAULT_CASES = ('128x128:64', '512x512:256', '768x1024:256', '768x1024:512')
+DEFAULT_CASES = ('128x128:64', '512x512:256', '768x1024:256', '768x1024:512')  # cheapest first
 TILE_PAD = 10
 
 
@@ -128,8 +128,14 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix='bench_tiles_'))
     model, scale, weights, source = weights_file('RealESRGAN_x4plus', work)
     print(f'weights: {source}; torch threads {torch.get_num_threads()}', flush=True)
-    cases = [run_case(model, scale, weights, work, case, args) for case in args.cases]
-    realistic = [c for c in cases if min(c['input_hw']) >= 512 or c['tile'] >= 256]
+    cases = []
+    for case in args.cases:  # the JSON is rewritten after each case: a long run stopped early keeps its figures
+        cases.append(run_case(model, scale, weights, work, case, args))
+        write_result('tiles', summary(cases, source), started)
+
+
+def summary(cases: list[dict], source: str) -> dict:
+    realistic = [c for c in cases if min(c['input_hw']) >= 512]
     result = {
         'model': 'RealESRGAN_x4plus',
         'weights': source,
@@ -139,7 +145,7 @@ def main() -> None:
         'min_seam_psnr_db': min(c['seam_psnr_ours_db'] for c in cases),
     }
     result['rows'] = table_rows(result)
-    write_result('tiles', result, started)
+    return result
 
 
 if __name__ == '__main__':
