@@ -238,17 +238,24 @@ import realesrgan_plugin.basicsr  # noqa: F401
 import numpy as np, torch
 from realesrgan_plugin.core.atomic import DiskWriteError, atomic_torch_save
 from realesrgan_plugin.core.img_io import write_image
-from realesrgan_plugin.prep import create_lmdb
+from realesrgan_plugin.inference.video import upscale_video
+from realesrgan_plugin.prep import create_lmdb, extract_subimages
 
 root = Path(sys.argv[1])
+sys.path.insert(0, sys.argv[2])
+from test_video import upscale_x2
+
 noise = np.random.default_rng(0).integers(0, 256, (256, 256, 3), np.uint8)
-lmdb_path = root / 'lmdb' / 'train.lmdb'
-writers = {
-    'image': lambda: write_image(root / 'image' / 'out.png', noise),
-    'checkpoint': lambda: atomic_torch_save({'w': torch.ones(1 << 16)}, root / 'checkpoint' / 'net_g_4.pth'),
-    'lmdb': lambda: create_lmdb(root / 'src', lmdb_path, n_thread=1, batch=2, initial_map_size=8 << 20),
+crops, lmdb_path = root / 'subimages' / 'crops', root / 'lmdb' / 'train.lmdb'
+writers = {  # name: (write into root/name/, bytes that reach the disk before the I/O error)
+    'image': (lambda: write_image(root / 'image' / 'out.png', noise), 90000),
+    'checkpoint': (lambda: atomic_torch_save({'w': torch.ones(1 << 16)}, root / 'checkpoint' / 'net_g_4.pth'), 90000),
+    'lmdb': (lambda: create_lmdb(root / 'src', lmdb_path, n_thread=1, batch=2, initial_map_size=8 << 20), 90000),
+    'subimages': (lambda: extract_subimages(root / 'src', crops, crop_size=48, step=48, n_thread=1), 90000),
+    'video': (lambda: upscale_video(root / 'in.mp4', root / 'video' / 'out.mp4', upscale_x2, progress=False), 2000),
 }
-for name, write in writers.items():
+for name, (write, budget) in writers.items():
+    os.environ['EIO_AFTER_BYTES'] = str(budget)
     os.environ['EIO_PATH'] = str(root / name) + '/'  # the shim starts a new byte budget for this folder
     try:
         write()
@@ -276,42 +283,59 @@ def eio_preload(tmp_path_factory) -> Path:
 
 
 def test_eio_mid_write_under_every_writer_names_the_target_and_keeps_the_old_file(eio_preload, tmp_path):
-    """EIO after part of the file is out, under an atomic image write, a checkpoint save and the
-    LMDB writer: one DiskWriteError naming the target each, no temporary file, the previous file
-    intact; the LMDB keeps its committed batches and a rerun writes only the rest."""
+    """EIO after part of the file is out, under an atomic image write, a checkpoint save, the LMDB
+    writer, the sub-image cropper (crops and journal) and the video writer: one DiskWriteError
+    naming the target each, no temporary file, the previous file intact; the batch tools keep
+    what they finished and a rerun does only the rest."""
     from realesrgan_plugin.core.img_io import write_image
-    from realesrgan_plugin.prep import create_lmdb
+    from realesrgan_plugin.prep import create_lmdb, extract_subimages
     from realesrgan_plugin.prep.lmdb_writer import read_lmdb_images
+
+    from test_video import make_clip
 
     for i in range(12):
         write_image(tmp_path / 'src' / f'n{i:02d}.png', noise_image(96, seed=i))
-    write_image(tmp_path / 'image' / 'out.png', noise_image(16))
-    atomic_torch_save({'w': torch.zeros(4)}, tmp_path / 'checkpoint' / 'net_g_4.pth')
-    (tmp_path / 'lmdb').mkdir()
-    before = {p: p.read_bytes() for p in (tmp_path / 'image' / 'out.png', tmp_path / 'checkpoint' / 'net_g_4.pth')}
+    image, checkpoint = tmp_path / 'image' / 'out.png', tmp_path / 'checkpoint' / 'net_g_4.pth'
+    video, lmdb_path = tmp_path / 'video' / 'out.mp4', tmp_path / 'lmdb' / 'train.lmdb'
+    crops = tmp_path / 'subimages' / 'crops'
+    write_image(image, noise_image(16))
+    atomic_torch_save({'w': torch.zeros(4)}, checkpoint)
+    make_clip(tmp_path / 'in.mp4')
+    video.parent.mkdir()
+    video.write_bytes(b'previous result')
+    for folder in (lmdb_path.parent, crops.parent):
+        folder.mkdir()
+    before = {p: p.read_bytes() for p in (image, checkpoint, video)}
 
-    env = dict(_env(), LD_PRELOAD=str(eio_preload), EIO_AFTER_BYTES='90000')  # ~3 of the LMDB's images
+    env = dict(_env(), LD_PRELOAD=str(eio_preload))
     proc = subprocess.run(
-        [sys.executable, '-c', EIO_CHILD, str(tmp_path)], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, '-c', EIO_CHILD, str(tmp_path), str(REPO / 'tests')],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = {k: v for line in proc.stdout.splitlines() if line.startswith('{') for k, v in json.loads(line).items()}
-    image, checkpoint = tmp_path / 'image' / 'out.png', tmp_path / 'checkpoint' / 'net_g_4.pth'
-    assert results['image'][1] == str(image), results
-    assert re.fullmatch(rf'cannot write {re.escape(str(image))}: Input/output error \(the storage reported an I/O '
-                        r'error: check the disk, or write elsewhere, and run again\)', results['image'][0])  # fmt: skip
-    assert results['checkpoint'][1] == str(checkpoint) and 'Input/output error' in results['checkpoint'][0]
-    data = tmp_path / 'lmdb' / 'train.lmdb' / 'data.mdb'
-    assert results['lmdb'] is not None and results['lmdb'][1].startswith(str(data.parent)), results
-    assert 'Input/output error' in results['lmdb'][0]
+    assert all(results[name] is not None for name in ('image', 'checkpoint', 'lmdb', 'subimages', 'video')), results
+    advice = r' \(the storage reported an I/O error: check the disk, or write elsewhere, and run again\)'
+    for target in (image, checkpoint, video):
+        message, filename = results[target.parent.name]
+        assert filename == str(target), results
+        assert re.fullmatch(rf'cannot write {re.escape(str(target))}: Input/output error{advice}', message), message
+    for name, folder in (('lmdb', lmdb_path), ('subimages', crops)):
+        assert results[name][1].startswith(str(folder)) and 'Input/output error' in results[name][0], results
     assert {p: p.read_bytes() for p in before} == before
-    assert sorted(p.name for p in image.parent.iterdir()) == ['out.png']  # no temporary file
-    assert sorted(p.name for p in checkpoint.parent.iterdir()) == ['net_g_4.pth']
-    assert not (data.parent / 'meta_info.txt').exists()
+    for folder in (image.parent, checkpoint.parent, video.parent, crops):  # no temporary file anywhere
+        assert not [p.name for p in folder.iterdir() if p.name.startswith('.')], list(folder.iterdir())
+    assert not (lmdb_path / 'meta_info.txt').exists()
 
-    report = create_lmdb(tmp_path / 'src', data.parent, n_thread=1, batch=2, initial_map_size=8 << 20, verify=True)
+    report = create_lmdb(tmp_path / 'src', lmdb_path, n_thread=1, batch=2, initial_map_size=8 << 20, verify=True)
     assert report.skipped >= 2 and report.done == 12 - report.skipped and not report.failed
-    assert sorted(dict(read_lmdb_images(data.parent))) == [f'n{i:02d}' for i in range(12)]
+    assert sorted(dict(read_lmdb_images(lmdb_path))) == [f'n{i:02d}' for i in range(12)]
+    report = extract_subimages(tmp_path / 'src', crops, crop_size=48, step=48, n_thread=1)
+    assert report.skipped >= 1 and report.done == 12 - report.skipped and not report.failed
+    assert len(list(crops.glob('*.png'))) == 12 * 4
 
 
 # ============================================================ distributed resume, damaged newest state
