@@ -1,6 +1,6 @@
 """More faults proven by injection (docs/faults.md): MMEngine's own writers and tensorboard on a
-full disk, a real I/O error (EIO) under every writer class, and a distributed resume past a
-damaged newest state.
+full disk, and a real I/O error (EIO) under every writer class (tests/test_faults_dist.py: the
+distributed resume).
 
 EIO comes two ways, both real: the kernel's own (an ext2 filesystem on a loop device, shut down
 with the ``EXT4_IOC_SHUTDOWN`` ioctl: every later call on it fails with EIO, as when a disk goes
@@ -27,7 +27,6 @@ from realesrgan_plugin.core.atomic import DiskWriteError, atomic_torch_save
 
 import pytest
 import torch
-from conftest import free_port
 from test_faults import BASICSR_CHANGES, fill_leaving, mm_uninterrupted, noise_image, small_fs, truncate  # noqa: F401
 from test_train import _env, assert_same_weights, data_root, demo_options, write_options  # noqa: F401
 
@@ -336,40 +335,3 @@ def test_eio_mid_write_under_every_writer_names_the_target_and_keeps_the_old_fil
     report = extract_subimages(tmp_path / 'src', crops, crop_size=48, step=48, n_thread=1)
     assert report.skipped >= 1 and report.done == 12 - report.skipped and not report.failed
     assert len(list(crops.glob('*.png'))) == 12 * 4
-
-
-# ============================================================ distributed resume, damaged newest state
-
-
-def torchrun_train(opt_file: Path, root: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2', f'--master_port={free_port()}']
-    cmd += ['-m', 'realesrgan_plugin.train', '-opt', str(opt_file), '--root_path', str(root), '--launcher', 'pytorch']
-    return subprocess.run([*cmd, *extra], env=_env(), cwd=root, capture_output=True, text=True, timeout=600)
-
-
-def test_torchrun_auto_resume_skips_a_damaged_newest_state_on_every_rank(data_root, tmp_path):  # noqa: F811
-    """Two ranks (gloo, CPU) train 8 iterations; the newest state (8) is truncated. Rerun with
-    --auto_resume: one warning (rank 0's), the file moved aside once, both ranks resume from
-    iteration 4 with identical weights and end with the uninterrupted run's weights."""
-    opt = demo_options('realesrnet', data_root, 'ddp_straight', **BASICSR_CHANGES)
-    opt['datasets']['train']['batch_size_per_gpu'] = 2
-    opt['val']['val_freq'] = 100
-    opt['logger']['use_tb_logger'] = False
-    proc = torchrun_train(write_options(opt, tmp_path), tmp_path)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-
-    straight, damaged = tmp_path / 'experiments' / 'ddp_straight', tmp_path / 'experiments' / 'ddp_damaged'
-    shutil.copytree(straight, damaged)
-    (damaged / 'models' / 'net_g_latest.pth').unlink()
-    truncate(damaged / 'training_states' / '8.state')
-    opt['name'] = 'ddp_damaged'
-    proc = torchrun_train(write_options(opt, tmp_path), tmp_path, '--auto_resume')
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-4000:]
-    warnings = [line for line in log.splitlines() if 'WARNING: --auto_resume' in line]
-    assert len(warnings) == 1 and '8.state' in warnings[0], warnings
-    states = sorted(p.name for p in (damaged / 'training_states').iterdir() if p.is_file())
-    assert states == ['4.state', '8.state', '8.state.corrupt'], states  # moved aside once; 8 saved again
-    assert re.search(r'Resuming training from epoch: \d+, iter: 4\b', log)
-    assert 'Weights identical on all 2 ranks' in log  # checked after loading the state, before training
-    assert_same_weights(straight / 'models' / 'net_g_latest.pth', damaged / 'models' / 'net_g_latest.pth')
