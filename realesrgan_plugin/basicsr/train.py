@@ -41,7 +41,11 @@ from realesrgan_plugin.basicsr.option_checks import (
 )
 from realesrgan_plugin.core.atomic import (
     NamingDiskErrors,
+    naming_disk_errors,
+    raise_disk_errors_of,
     remove_stale_temp_files,
+    tensorboard_event_file,
+    tensorboard_file_in,
 )
 from realesrgan_plugin.core.checkpoint import (
     ResumeError,
@@ -275,12 +279,6 @@ def model_networks(model) -> dict:
     return {n: model.get_bare_model(getattr(model, n)) for n in names if getattr(model, n, None) is not None}
 
 
-def tensorboard_event_file(writer) -> str:
-    """The event file a ``SummaryWriter`` appends to (its folder where torch hides the name)."""
-    event_writer = getattr(getattr(writer, 'file_writer', None), 'event_writer', None)
-    return getattr(event_writer, '_file_name', None) or writer.get_logdir()
-
-
 def validate(model, val_loaders: list, opt: dict, current_iter: int, tb_logger) -> None:
     """Validation never changes the random streams training draws from."""
     with preserved_rng_state():
@@ -291,7 +289,9 @@ def validate(model, val_loaders: list, opt: dict, current_iter: int, tb_logger) 
 def run_logger(log_file: str, rank: int) -> logging.Logger:
     """BasicSR's 'basicsr' logger writing to this run's ``log_file``. BasicSR sets a logger up once
     per process and ignores the ``log_file`` of later calls, so a second run in the same process
-    (a notebook, a test) logged into the first run's file: the file handler is replaced here."""
+    (a notebook, a test) logged into the first run's file: the file handler is replaced here. A
+    full disk under the log file stops the run with one line naming it (logging would print a
+    traceback per record and go on)."""
     logger = get_root_logger(logger_name='basicsr', log_level=logging.INFO, log_file=log_file)
     if rank != 0:
         return logger
@@ -306,6 +306,9 @@ def run_logger(log_file: str, rank: int) -> logging.Logger:
         handler.setFormatter(logging.Formatter('%(asctime)s %(levelname)s: %(message)s'))
         handler.setLevel(logging.INFO)
         logger.addHandler(handler)
+    for handler in logger.handlers:
+        if isinstance(handler, logging.FileHandler):
+            raise_disk_errors_of(handler)  # a full disk stops the run with one line naming the log
     return logger
 
 
@@ -331,7 +334,8 @@ def train_pipeline(argv: Sequence[str], no_perceptual: bool = False, on_options=
     logger.info(dict2str(opt))
     if perceptual_note:
         logger.info(perceptual_note)
-    tb_logger = init_tb_loggers(opt)
+    with naming_disk_errors(lambda: tensorboard_file_in(osp.join(opt['root_path'], 'tb_logger', opt['name']))):
+        tb_logger = init_tb_loggers(opt)  # its first event is written (and may fail) here
     if tb_logger:
         tb_logger = NamingDiskErrors(tb_logger, tensorboard_event_file(tb_logger))
 

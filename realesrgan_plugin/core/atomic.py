@@ -12,10 +12,14 @@ previous file under the target's name is left as it was.
 from __future__ import annotations
 
 import errno
+import glob
+import logging
 import os
 import re
+import sys
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -45,7 +49,18 @@ class DiskWriteError(OSError):
         return type(self), (self.filename, self.reason, self.errno)
 
     def __str__(self) -> str:
-        return f'cannot write {self.filename}: {self.reason} (free space and run again)'
+        return f'cannot write {self.filename}: {self.reason} ({what_to_do_about(self.errno)})'
+
+
+def what_to_do_about(code: int | None) -> str:
+    """The user's next step for a storage failure: an I/O error is not cured by freeing space."""
+    if code == errno.EIO:
+        return 'the storage reported an I/O error: check the disk, or write elsewhere, and run again'
+    if code == errno.EROFS:
+        return 'the filesystem is read-only: write elsewhere and run again'
+    if code == errno.EFBIG:
+        return 'the file is over a size limit: raise it (ulimit -f) or write elsewhere, and run again'
+    return 'free space and run again'
 
 
 def is_disk_error(err: BaseException) -> bool:
@@ -69,8 +84,9 @@ def _disk_reason(err: BaseException) -> tuple[str, int | None]:
     while err is not None:
         if isinstance(err, OSError) and err.errno in DISK_ERRNOS:
             return os.strerror(err.errno), err.errno
-        if any(os.strerror(code) in str(err) for code in DISK_ERRNOS):
-            return str(err).splitlines()[0], None
+        named = [code for code in DISK_ERRNOS if os.strerror(code) in str(err)]
+        if named:
+            return str(err).splitlines()[0], named[0]
         err = err.__cause__ or err.__context__
     return 'write failed', None
 
@@ -81,22 +97,26 @@ def as_disk_write_error(target: str | os.PathLike, err: BaseException) -> DiskWr
 
 
 @contextmanager
-def naming_disk_errors(target: str | os.PathLike) -> Iterator[None]:
-    """Turn a storage failure inside the block into a :class:`DiskWriteError` naming ``target``."""
+def naming_disk_errors(target: str | os.PathLike | Callable[[], str]) -> Iterator[None]:
+    """Turn a storage failure inside the block into a :class:`DiskWriteError` naming ``target``
+    (or what ``target()`` returns, asked after the failure: the file may be named inside the block)."""
     try:
         yield
     except Exception as err:
         if is_disk_error(err):
-            raise as_disk_write_error(target, err) from err
+            raise as_disk_write_error(target() if callable(target) else target, err) from err
         raise
 
 
 class NamingDiskErrors:
-    """Wraps a writer object (a tensorboard ``SummaryWriter``...) so that a storage failure in any
-    of its methods becomes a :class:`DiskWriteError` naming ``target`` instead of a bare
-    ``[Errno 28] No space left on device`` from deep inside the library."""
+    """Wraps a writer object (a tensorboard ``SummaryWriter``, an MMEngine vis backend...) so that a
+    storage failure in any of its methods becomes a :class:`DiskWriteError` naming the file instead
+    of a bare ``[Errno 28] No space left on device`` from deep inside the library.
 
-    def __init__(self, wrapped: object, target: str | os.PathLike) -> None:
+    ``target`` is the file, or a function of the method's name giving it (asked only once a write
+    failed: a library may choose its file names on first use)."""
+
+    def __init__(self, wrapped: object, target: str | os.PathLike | Callable[[str], str]) -> None:
         self._wrapped, self._target = wrapped, target
 
     def __getattr__(self, name: str):
@@ -105,13 +125,76 @@ class NamingDiskErrors:
             return value
 
         def call(*args, **kwargs):
-            with naming_disk_errors(self._target):
+            try:
                 return value(*args, **kwargs)
+            except Exception as err:
+                if not is_disk_error(err):
+                    raise
+                target = self._target(name) if callable(self._target) else self._target
+                raise as_disk_write_error(target, err) from err
 
         return call
 
     def __bool__(self) -> bool:
         return bool(self._wrapped)
+
+
+def tensorboard_event_file(writer: object) -> str:
+    """The event file a tensorboard ``SummaryWriter`` appends to (its folder where the library
+    hides the name)."""
+    event_writer = getattr(getattr(writer, 'file_writer', None), 'event_writer', None)
+    return getattr(event_writer, '_file_name', None) or writer.get_logdir()
+
+
+def tensorboard_file_in(folder: str | os.PathLike) -> str:
+    """The event file this process is writing in ``folder``, else the folder: for a tensorboard
+    writer that failed while being created (the file name holds our pid)."""
+    pattern = os.path.join(glob.escape(os.fspath(folder)), f'events.out.tfevents.*.{os.getpid()}.*')
+    mine = glob.glob(pattern)
+    return max(mine, key=os.path.getmtime) if mine else os.fspath(folder)
+
+
+def raise_disk_errors_of(handler: logging.Handler) -> None:
+    """Make a log file handler stop the program with a :class:`DiskWriteError` naming its file
+    when the disk refuses a record. ``logging`` would print a traceback for every record that
+    cannot be written and go on, burying the one line that says what is wrong; other failures
+    keep logging's own handling."""
+    report = handler.handleError
+    if getattr(report, 'raises_disk_errors', False):
+        return
+    target = getattr(handler, 'baseFilename', None) or repr(handler)
+
+    def handle_error(record: logging.LogRecord) -> None:
+        err = sys.exc_info()[1]
+        if err is not None and is_disk_error(err):
+            raise as_disk_write_error(target, err) from err
+        report(record)
+
+    handle_error.raises_disk_errors = True
+    handler.handleError = handle_error
+
+
+def quiet_writer_thread_disk_errors() -> None:
+    """From now on, a library's writer thread that dies of a storage failure prints nothing.
+
+    Tensorboard's event writer thread keeps its exception for the next call in the caller's thread
+    to raise (where :class:`NamingDiskErrors` names the file), yet Python also prints the thread's
+    traceback, often after the caller's error line. Only such a thread is silenced: one that stored
+    the very exception it died of in ``.exception`` for another thread to raise, and only for a
+    storage failure. Installed once per process and left in place (the thread may die after the
+    caller has already reported the error)."""
+    if getattr(threading.excepthook, 'quiets_writer_threads', False):
+        return
+    previous = threading.excepthook
+
+    def hook(args) -> None:
+        handed_over = args.thread is not None and getattr(args.thread, 'exception', None) is args.exc_value
+        if handed_over and args.exc_value is not None and is_disk_error(args.exc_value):
+            return
+        previous(args)
+
+    hook.quiets_writer_threads = True
+    threading.excepthook = hook
 
 
 def default_file_mode() -> int:

@@ -187,10 +187,17 @@ def quiet_opencv() -> None:
 def training_errors_as_one_line(workplace: str) -> Iterator[None]:
     """A damaged checkpoint (``ResumeError``) or a storage failure (full disk, I/O error) while
     training becomes one usage-error line naming the file (exit 2), as in both training entries.
-    ``workplace`` is named when a library's own writer gives no file name."""
-    from realesrgan_plugin.core.atomic import DiskWriteError, as_disk_write_error, is_disk_error
+    ``workplace`` is named only when a library's own writer gives no file name. A writer thread
+    of a library (tensorboard's) that dies of the same failure prints no traceback of its own."""
+    from realesrgan_plugin.core.atomic import (
+        DiskWriteError,
+        as_disk_write_error,
+        is_disk_error,
+        quiet_writer_thread_disk_errors,
+    )
     from realesrgan_plugin.core.checkpoint import ResumeError
 
+    quiet_writer_thread_disk_errors()
     try:
         yield
     except (ResumeError, DiskWriteError) as err:

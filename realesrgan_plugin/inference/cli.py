@@ -360,7 +360,7 @@ def _upscale_all(
             plan.note_png_fallback(src, dst, wanted, lambda m: tqdm.write(m, file=sys.stderr))
             write_image(dst, enhance(img))
         except DiskWriteError as err:
-            raise UsageError(str(err), None, 'free space, then rerun with --skip_existing to do only the rest') from err
+            raise UsageError(str(err), None, 'then rerun with --skip_existing to do only the rest') from err
         except ImageReadError as err:
             failures.append((src, err.reason))
             tqdm.write(f'skipped {src}: {err.reason}', file=sys.stderr)

@@ -337,8 +337,8 @@ def _main(argv: list[str], frame_fn: FrameFn | None) -> int:
         )
     except VideoError as err:  # its message names the file
         raise FailedError(str(err)) from err
-    except DiskWriteError as err:  # the output is named; nothing partial is left, an old output is kept
-        raise UsageError(str(err), None, 'free space and run again') from err
+    except DiskWriteError as err:  # names the output and says what to do; nothing partial left, an old output kept
+        raise UsageError(str(err)) from err
     print(
         f'wrote {summary["output"]}: {summary["frames"]} frames at {summary["fps"]:.3f} fps, '
         f'{summary["size"][0]}x{summary["size"][1]}, {summary["audio_streams"]} audio stream(s)'

@@ -7,6 +7,8 @@
   (the plugin's configs do).
 * Without CUDA, ``--launcher pytorch|slurm`` starts a gloo process group (MMEngine would call
   ``torch.cuda.set_device``) and DDP wraps CPU modules (no ``device_ids``).
+* A full disk under MMEngine's own writers (log file, vis backends, tensorboard, config copy)
+  is a ``DiskWriteError`` naming the file (:mod:`realesrgan_plugin.mmengine.writers`).
 """
 
 from __future__ import annotations
@@ -17,11 +19,17 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+from realesrgan_plugin.core.atomic import naming_disk_errors
 from realesrgan_plugin.core.checkpoint import ResumeError, newest_intact_checkpoint
 from realesrgan_plugin.core.dist import export_slurm_env
 from realesrgan_plugin.mmengine import fileio  # noqa: F401  (registers the 'atomic_local' file backend)
 from realesrgan_plugin.mmengine.checkpoint import load_checkpoint_file, mmengine_safe_globals
 from realesrgan_plugin.mmengine.registry import RUNNERS
+from realesrgan_plugin.mmengine.writers import (
+    config_dump_target,
+    name_disk_errors_of_log_files,
+    name_disk_errors_of_visualizer,
+)
 
 import torch
 import torch.distributed as dist
@@ -112,6 +120,20 @@ class RealESRGANRunner(Runner):
             if not torch.cuda.is_available():
                 model_wrapper_cfg = dict(model_wrapper_cfg, device_ids=None)
         return super().wrap_model(model_wrapper_cfg, model)
+
+    def build_logger(self, *args, **kwargs):
+        logger = super().build_logger(*args, **kwargs)
+        name_disk_errors_of_log_files(logger)
+        return logger
+
+    def build_visualizer(self, *args, **kwargs):
+        visualizer = super().build_visualizer(*args, **kwargs)
+        name_disk_errors_of_visualizer(visualizer)
+        return visualizer
+
+    def dump_config(self) -> None:
+        with naming_disk_errors(config_dump_target(self.work_dir, self.cfg.filename, self.timestamp)):
+            super().dump_config()
 
     def load_or_resume(self) -> None:
         """``resume=True`` without ``load_from``: the newest intact checkpoint (MMEngine takes the
