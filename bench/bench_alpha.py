@@ -460,11 +460,11 @@ def summarise(results: dict) -> dict:
 
     def gap(rows: list, key: str) -> float | None:
         finite = [r['auto'][key] - r['official'][key] for r in rows if r['official'][key] not in (None, float('inf'))]
-        return round(min(finite), 2) if finite else None
+        return round(float(min(finite)), 2) if finite else None
 
     def worst(rows: list, who: str, key: str) -> float | None:
         values = [r[who][key] for r in rows if r[who][key] is not None]
-        return min(values) if values else None
+        return float(min(values)) if values else None
 
     per_hidden = {}
     for h in HIDDEN:
@@ -482,9 +482,9 @@ def summarise(results: dict) -> dict:
     return {
         'per_hidden': per_hidden,
         'edge_gap_db_min': edge_gap,
-        'edge_gap_at_least_3db': edge_gap >= 3.0,
+        'edge_gap_at_least_3db': bool(edge_gap >= 3.0),
         'far_interior_gap_db_min': far_gap,
-        'far_interior_no_harm': far_gap >= -0.1,
+        'far_interior_no_harm': bool(far_gap >= -0.1),
         'true_colour_edge_db_min': per_hidden['true']['ours_edge_db_min'],
     }
 
