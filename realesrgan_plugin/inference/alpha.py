@@ -14,8 +14,9 @@ it, the least-squares guess is the mean output over plausible backgrounds. ``'au
 default) therefore averages the network's outputs for three fills that extrapolate differently:
 the nearest visible colour (flat streaks, as texture pipelines "bleed"), the visible pixels
 mirrored across the edge (texture continues) and a multi-scale normalized convolution (smooth
-shading continues). ``bench/bench_alpha.py`` measures each fill alone and the average: the average
-gains 0.6-1.5 dB over the best single fill in the edge band, at three network runs. ``'auto'``
+shading continues). ``bench/bench_alpha.py`` measures each fill alone and the average: no fill
+wins everywhere, and the average gains 0.3-1.0 dB in the edge band over the best of them (1.1-1.6
+dB over the nearest colour alone), at three network runs. ``'auto'``
 first tells a kept background (fed as stored, one run, exactly the official input) from black,
 white or noise by the colour step from the visible edge into the transparent pixels.
 
