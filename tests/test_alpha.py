@@ -1,5 +1,6 @@
-"""Transparent images: colour bled into transparent pixels (no ring, no fringe, whatever they hide),
-alpha without halo and exact at 0 / full scale, gray + alpha and 16-bit on the same path, tiles agree."""
+"""Transparent images: transparent pixels filled from the visible ones (no ring, no fringe, whatever
+they hide), the outputs for three fills averaged, alpha without halo and exact at 0 / full scale,
+gray + alpha and 16-bit on the same path, tiles agree."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ from pathlib import Path
 
 from realesrgan_plugin.core.img_io import read_image
 from realesrgan_plugin.inference import Upsampler, load_model
-from realesrgan_plugin.inference.alpha import bleed_transparent, clamp_upscaled_alpha
+from realesrgan_plugin.inference.alpha import (
+    bleed_transparent,
+    clamp_upscaled_alpha,
+    mirrored_colour,
+    network_colours,
+    smooth_colour,
+)
 
 import cv2
 import numpy as np
@@ -99,6 +106,51 @@ def test_bleed_gives_transparent_pixels_the_nearest_visible_colour():
     assert bleed_transparent(colour, np.zeros_like(alpha)) is colour  # nothing visible: nothing to bleed
 
 
+def test_mirrored_fill_continues_the_texture_past_the_edge():
+    """Stripes left of the edge reappear mirrored right of it: hidden column edge + d gets the
+    colour of visible column edge - d (the nearest colour would repeat the last column)."""
+    stripes = np.random.default_rng(0).uniform(0, 1, (1, 12, 3)).astype(np.float32)
+    colour = np.repeat(stripes, 8, axis=0)
+    visible = np.zeros((8, 12), bool)
+    visible[:, :7] = True  # the edge is column 6
+    colour[~visible] = 1.0  # hidden white
+    out = mirrored_colour(colour, visible)
+    np.testing.assert_array_equal(out[:, :7], colour[:, :7])
+    for d in range(1, 5):
+        np.testing.assert_array_equal(out[:, 6 + d], colour[:, 6 - d])
+
+
+def test_smooth_fill_continues_shading_and_ignores_the_hidden_colour():
+    """A flat visible colour continues exactly; a visible left-to-right ramp continues as a ramp
+    (smooth, never a step back to black / white)."""
+    visible = np.zeros((16, 16), bool)
+    visible[4:12, 2:9] = True
+    flat = np.where(visible[:, :, None], np.float32(0.3), np.float32(1.0)).astype(np.float32)
+    flat = np.repeat(flat, 3, axis=2)
+    np.testing.assert_allclose(smooth_colour(flat, visible), 0.3, atol=1e-6)
+    ramp = np.repeat(np.linspace(0.2, 0.6, 16, dtype=np.float32)[None, :, None], 16, axis=0).repeat(3, axis=2)
+    garbage = np.where(visible[:, :, None], ramp, np.float32(0.0))
+    out = smooth_colour(garbage, visible)
+    np.testing.assert_array_equal(out, smooth_colour(np.where(visible[:, :, None], ramp, np.float32(1.0)), visible))
+    row = out[8, :, 0]
+    assert row.min() >= 0.2 - 1e-6 and row.max() <= 0.6 + 1e-6  # stays within the visible colours
+    assert np.abs(np.diff(row[8:])).max() < 0.05  # no step past the edge
+
+
+def test_default_averages_three_fills_where_the_hidden_colour_is_garbage(astronaut_bgr):
+    """'auto' gives three fills for black behind a cut-out (one input, the stored one, for a kept
+    background), and the output is the mean of the network's outputs for them."""
+    f = hide(photo(astronaut_bgr, 24), disc_alpha(24), 'black').astype(np.float32) / 255
+    colour, alpha = np.ascontiguousarray(f[:, :, 2::-1]), f[:, :, 3]
+    fills = network_colours(colour, alpha, 'auto')
+    assert len(fills) == 3 and not any(np.array_equal(fills[0], x) for x in fills[1:])
+    up = Upsampler(TinyUp(), 4)
+    mean = sum(up._upscale_rgb(x) for x in fills) / 3
+    np.testing.assert_allclose(up._upscale_bgra(f, 'bicubic')[:, :, 2::-1], mean, atol=1e-6)
+    true = hide(photo(astronaut_bgr, 24), disc_alpha(24), 'true').astype(np.float32) / 255
+    assert len(network_colours(np.ascontiguousarray(true[:, :, 2::-1]), true[:, :, 3], 'auto')) == 1
+
+
 def test_output_independent_of_hidden_colour(tiny_up, astronaut_bgr):
     bgr, alpha = photo(astronaut_bgr, 24), disc_alpha(24)
     outs = [tiny_up.enhance(hide(bgr, alpha, h)) for h in ('black', 'white', 'noise')]
@@ -134,11 +186,22 @@ def test_no_dark_ring_or_fringe_with_real_gan_weights(gan_model, astronaut_bgr, 
         mean_abs = np.abs(out[band][:, :3].astype(float) - ref[band][:, :3]).mean(axis=1)
         return float((darker * weight).sum() / weight.sum()), float((mean_abs * weight).sum() / weight.sum())
 
-    darkening, error = edge_error(Upsampler(model, scale).enhance(img))
-    raw_darkening, raw_error = edge_error(Upsampler(model, scale, alpha_colour='raw').enhance(img))
+    def edge_psnr(out: np.ndarray) -> float:
+        mse = ((out[band][:, :3].astype(float) - ref[band][:, :3]) ** 2).mean(axis=1)
+        return float(10 * np.log10(255**2 / ((mse * weight).sum() / weight.sum())))
+
+    ours = Upsampler(model, scale).enhance(img)
+    raw = Upsampler(model, scale, alpha_colour='raw').enhance(img)
+    darkening, error = edge_error(ours)
+    raw_darkening, raw_error = edge_error(raw)
     print(hidden, darkening, error, raw_darkening, raw_error)
     assert darkening < 3  # no dark ring
     assert error < 0.75 * raw_error  # much less fringe than the official's raw colour
+    # the issue's bar: at least 3 dB over the official in the edge band; and the three fills'
+    # mean output is worth its two extra runs over the nearest colour alone (measured: 28.5 /
+    # 27.1 / 22.5-23.1 dB)
+    assert edge_psnr(ours) >= edge_psnr(raw) + 3
+    assert edge_psnr(ours) >= edge_psnr(Upsampler(model, scale, alpha_colour='bleed').enhance(img)) + 0.5
 
 
 # --------------------------------------------------------------------- alpha

@@ -87,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
         '--alpha_colour',
         default='auto',
         help='colour fed for fully transparent pixels: auto (stored if it continues the edge, else the '
-        'nearest visible colour), bleed (always nearest), raw (as stored, like the official)',
+        'mean output over three fills from the visible pixels), fills (always the three fills), '
+        'bleed (the nearest visible colour, one run), raw (as stored, like the official)',
     )
     p.add_argument('--ext', default='auto', help='auto (as the input) | png | jpg | ...')
     p.add_argument(

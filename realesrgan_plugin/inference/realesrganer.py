@@ -11,7 +11,7 @@ Fixes of official defects that the facade keeps (see README, "Migrating from the
   printed the error and then failed with ``NameError`` on the missing tile;
 * ``enhance`` takes the bit depth from the array dtype (a dark 16-bit image stays 16-bit) and, for
   RGBA images, replaces a hidden colour that does not continue the visible edge (black, white,
-  noise) by the nearest visible colour, so no dark ring or fringe appears (``alpha_colour='auto'``);
+  noise) by fills from the visible pixels, so no dark ring or fringe appears (``alpha_colour='auto'``);
 * ``dni`` interpolates the weights that are then loaded (``params_ema`` when present; the official
   interpolated ``params`` and then loaded the untouched ``params_ema``);
 * downloads go to the plugin's checked cache (``zoo``), never into the installed package.

@@ -10,8 +10,9 @@ Differences from the official ``RealESRGANer`` that users see:
 - fp32 unless asked otherwise (``dtype``); bit depth follows the array dtype (uint8 / uint16),
   never pixel values; gray in, gray out (gray + alpha too).
 - Transparent images (BGRA): the colour of fully transparent pixels is kept where it continues
-  the visible edge and otherwise filled with the nearest visible colour, so black, white or noise
-  behind a cut-out gives no dark halo or colour fringe (the official feeds it to the network);
+  the visible edge; otherwise the network's outputs for three fills from the visible pixels are
+  averaged, so black, white or noise behind a cut-out gives no dark halo or colour fringe (the
+  official feeds it to the network);
   the upscaled alpha is clipped to its local input range: no halo, exact 0 and full scale.
 """
 
@@ -30,7 +31,7 @@ from realesrgan_plugin.inference.alpha import (
     ALPHA_COLOURS,
     clamp_upscaled_alpha,
     is_gray,
-    prepare_colour,
+    network_colours,
 )
 from realesrgan_plugin.inference.fast_rrdb import FastRRDBNet, is_rrdbnet
 from realesrgan_plugin.inference.winograd_rrdb import WinogradRRDBNet
@@ -170,8 +171,9 @@ class Upsampler:
             way clipped to the 3x3 input range (see :mod:`realesrgan_plugin.inference.alpha`).
         alpha_colour: what the network sees as the colour of fully transparent pixels: 'auto'
             (default: as stored when it continues the visible edge, a cut-out that kept its
-            background; else the nearest visible colour), 'bleed' (always the nearest visible
-            colour) or 'raw' (as stored: the official behaviour).
+            background; else the mean output over three fills from the visible pixels, three
+            network runs), 'fills' (always the three fills), 'bleed' (the nearest visible colour
+            alone, one run) or 'raw' (as stored: the official behaviour).
     """
 
     def __init__(
@@ -392,11 +394,18 @@ class Upsampler:
         :mod:`realesrgan_plugin.inference.alpha` for why."""
         alpha = np.ascontiguousarray(bgra[:, :, 3])
         color = bgra[:, :, 2::-1]  # RGB
-        color_out = self._upscale_rgb(prepare_colour(color, alpha, self.alpha_colour))
+        color_out = self._upscale_mean(network_colours(color, alpha, self.alpha_colour))
         alpha_out = self._upscale_alpha(alpha, alpha_mode)
         if is_gray(bgra[:, :, :3]):  # gray + alpha (an LA file) stays gray
             color_out = np.repeat(cv2.cvtColor(color_out, cv2.COLOR_RGB2GRAY)[:, :, None], 3, axis=2)
         return np.dstack([color_out[:, :, ::-1], alpha_out]).astype(np.float32)
+
+    def _upscale_mean(self, colours: list[np.ndarray]) -> np.ndarray:
+        """The mean of the network's outputs for several fills of the same cut-out (one run for one)."""
+        out = self._upscale_rgb(colours[0])
+        for colour in colours[1:]:
+            out += self._upscale_rgb(colour)
+        return out / len(colours) if len(colours) > 1 else out
 
     def _upscale_alpha(self, alpha: np.ndarray, alpha_mode: str) -> np.ndarray:
         """HxW alpha in [0,1] -> (sH)x(sW), clamped to its local input range (no halo, exact 0 and 1)."""
