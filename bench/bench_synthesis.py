@@ -45,7 +45,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import load_average, write_result
+from common import load_average, memory_text, peak_memory_mib, reset_peak_memory, write_result
 from x4plus_settings import degradation_settings, kernel_settings
 
 PHOTOS = (  # colour photos bundled with scikit-image (offline)
@@ -185,7 +185,12 @@ def ours_worker(args) -> None:
     import random
 
     from realesrgan_plugin.basicsr.data.realesrgan_dataset import RealESRGANDataset
-    from realesrgan_plugin.core.degradations import RealESRGANSynthesis, TrainingPairPool, USMSharp
+    from realesrgan_plugin.core.degradations import (
+        RealESRGANSynthesis,
+        TrainingPairPool,
+        USMSharp,
+        synthesis_generators,
+    )
 
     import torch
 
@@ -201,12 +206,12 @@ def ours_worker(args) -> None:
     synthesis = RealESRGANSynthesis.from_options(full_opt)
     usm = USMSharp().to(device)
     pool = TrainingPairPool(args.queue_size, seed=args.seed)
-    generator = torch.Generator(device).manual_seed(args.seed)
+    generator, host_generator = synthesis_generators(device, args.seed)  # noise on the device, choices on the host
 
     def run_batch(batch: dict, gt):
         gt = (batch['gt'] if gt is None else gt).to(device)
         gt_usm = usm(gt)
-        lq, (gt, gt_usm) = synthesis(gt_usm, gt, gt_usm, generator=generator)
+        lq, (gt, gt_usm) = synthesis(gt_usm, gt, gt_usm, generator=generator, host_generator=host_generator)
         pooled_lq, pooled_gt = pool(lq, gt)
         usm(pooled_gt)
         return lq, gt
@@ -242,14 +247,14 @@ def _serve(args, loader, run_batch, fill_pool) -> None:
             continue
         k = int(cmd[1])
         gt = shared_gt(args, k) if args.shared_gt else None  # the bench's own input, not timed
-        if args.device != 'cpu':
-            torch.cuda.synchronize()
+        reset_peak_memory(args.device)  # synchronises on CUDA
         tic, cpu_tic = time.perf_counter(), time.process_time()
         lq, gt = run_batch(next(batches), gt)
         if args.device != 'cpu':
             torch.cuda.synchronize()
         seconds, cpu_seconds = time.perf_counter() - tic, time.process_time() - cpu_tic
         result = {'seconds': seconds, 'cpu_seconds': cpu_seconds, 'psnr': psnr_of_batch(lq, gt, TOP_OPT['scale'])}
+        result['peak_mem_mib'] = peak_memory_mib(args.device)
         print(json.dumps(result), flush=True)
 
 
@@ -282,7 +287,9 @@ def _summary(results: list[dict], batch_size: int) -> dict:
     seconds = sum(r['seconds'] for r in results)
     cpu_seconds = sum(r['cpu_seconds'] for r in results)
     psnr = np.array([p for r in results for p in r['psnr']])
+    peaks = [r['peak_mem_mib'] for r in results if r.get('peak_mem_mib') is not None]
     return {
+        'peak_mem_mib': max(peaks) if peaks else None,
         'samples_per_s': len(results) * batch_size / seconds,
         'samples_per_cpu_s': len(results) * batch_size / cpu_seconds,
         'seconds_per_batch': seconds / len(results),
@@ -369,6 +376,7 @@ def main() -> None:
         'official_samples_per_s': round(official['samples_per_s'], 3),
         'official_lq_psnr_mean': round(official['psnr_mean'], 3),
         'official_lq_psnr_std': round(official['psnr_std'], 3),
+        'official_peak_mem_mib': official['peak_mem_mib'],
     }
     for kind, s in summaries.items():
         if kind == 'official':
@@ -380,6 +388,7 @@ def main() -> None:
         summary[f'{kind}_lq_psnr_mean'] = round(s['psnr_mean'], 3)
         summary[f'{kind}_lq_psnr_std'] = round(s['psnr_std'], 3)
         summary[f'{kind}_lq_psnr_mean_diff_db'] = round(s['psnr_mean'] - official['psnr_mean'], 3)
+        summary[f'{kind}_peak_mem_mib'] = s['peak_mem_mib']
     if args.degrade_margin:
         summary['ours_margin_degrade_margin'] = args.degrade_margin
     summary['speedup_vs_official'] = summary['ours_speedup_vs_official']
@@ -416,6 +425,13 @@ def table_rows(summary: dict, summaries: dict) -> list[dict]:
         'ours': f'{ours["psnr_mean"]:.2f} ± {ours["psnr_std"]:.2f} dB',
         'ratio': f'{ours["psnr_mean"] - off["psnr_mean"]:+.2f} dB',
     })  # fmt: skip
+    if ours['peak_mem_mib'] is not None:
+        rows.append({
+            'what': f'pair synthesis, peak GPU memory (max_memory_allocated per batch; {setting})',
+            'official': memory_text(off['peak_mem_mib']),
+            'ours': memory_text(ours['peak_mem_mib']),
+            'ratio': f'{off["peak_mem_mib"] / ours["peak_mem_mib"]:.2f}×',
+        })  # fmt: skip
     return rows
 
 

@@ -43,7 +43,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import load_average, write_result
+from common import load_average, memory_text, peak_memory_mib, reset_peak_memory, write_result
 from x4plus_settings import degradation_settings, kernel_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -247,6 +247,7 @@ def worker(args) -> None:
             data = {'gt': gt, 'gt_path': ['x'] * args.batch}
             if args.impl == 'official':
                 data.update(official_kernels(args.batch))
+            reset_peak_memory(args.device)  # synchronises on CUDA
             sync()
             t0 = time.perf_counter()
             model.feed_data(data)
@@ -255,7 +256,8 @@ def worker(args) -> None:
             model.optimize_parameters(it)
             sync()
             t2 = time.perf_counter()
-            print(json.dumps({'feed_data_s': t1 - t0, 'optimize_s': t2 - t1}), flush=True)
+            step = {'feed_data_s': t1 - t0, 'optimize_s': t2 - t1, 'peak_mem_mib': peak_memory_mib(args.device)}
+            print(json.dumps(step), flush=True)
             if it == 1:
                 fill_pool(model, args.impl)
 
@@ -293,7 +295,9 @@ class Side:
         timed = self.times[warmup:]
         feed = [t['feed_data_s'] for t in timed]
         optimize = [t['optimize_s'] for t in timed]
+        peaks = [t['peak_mem_mib'] for t in timed if t.get('peak_mem_mib') is not None]
         return {
+            'peak_mem_mib': max(peaks) if peaks else None,
             'impl': self.impl,
             'feed_data_s': statistics.median(feed),
             'optimize_s': statistics.median(optimize),
@@ -353,6 +357,14 @@ def table_rows(runs: dict, threads: int) -> list[dict]:
                 'official': f'{run["official"][key]:.3f} s',
                 'ours': f'{run["ours"][key]:.3f} s',
                 'ratio': f'{run[ratio]:.2f}×',
+            })  # fmt: skip
+        off_peak, our_peak = run['official']['peak_mem_mib'], run['ours']['peak_mem_mib']
+        if off_peak is not None and our_peak is not None:
+            rows.append({
+                'what': f'{name} iteration, peak GPU memory (max_memory_allocated), {setting}',
+                'official': memory_text(off_peak),
+                'ours': memory_text(our_peak),
+                'ratio': f'{off_peak / our_peak:.2f}×',
             })  # fmt: skip
     return rows
 

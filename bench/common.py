@@ -115,3 +115,28 @@ def write_result(bench: str, result: dict, started_load: list[float], gpu_model:
 def ratio(official: float, ours: float) -> str:
     """A speed-up as the table prints it (official time / our time, or our rate / official rate)."""
     return f'{official / ours:.2f}×'
+
+
+def reset_peak_memory(device: str) -> None:
+    """Start a peak-GPU-memory measurement on a CUDA ``device`` (nothing elsewhere)."""
+    import torch
+
+    if str(device).startswith('cuda'):
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory_mib(device: str) -> float | None:
+    """The most GPU memory tensors held since ``reset_peak_memory`` (``max_memory_allocated``), in
+    MiB; None off CUDA. Works in the official's worker processes too (torch only)."""
+    import torch
+
+    if not str(device).startswith('cuda'):
+        return None
+    torch.cuda.synchronize(device)
+    return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+
+
+def memory_text(mib: float | None) -> str:
+    """A peak-memory figure as the table prints it."""
+    return '–' if mib is None else f'{mib / 1024:.2f} GiB'

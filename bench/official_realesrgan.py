@@ -2,7 +2,8 @@
 
 Used by ``bench/bench_inference.py`` and ``tests/test_inference.py`` through a subprocess: the
 official package registers the same BasicSR names as the plugin. Forces CPU/GPU by ``--device``
-and fp32 (the official fp16 default crashes on CPU). Prints one JSON line: the enhance times.
+and fp32 unless ``--half`` (the official fp16 default, which crashes on CPU). Prints one JSON
+line: the enhance times, and on CUDA the peak GPU memory of the timed runs.
 
     python bench/official_realesrgan.py --model m.pth --input in.png [b.png] --output out.npy [b.npy] [--tile 64]
 """
@@ -54,6 +55,7 @@ def main() -> int:
     p.add_argument('--threads', type=int, default=0)
     p.add_argument('--repeat', type=int, default=1)
     p.add_argument('--warmup', action='store_true', help='one untimed run on a 32x32 corner first')
+    p.add_argument('--half', action='store_true', help='the official fp16 (CUDA only)')
     args = p.parse_args()
     _alias_torchvision()
     import cv2
@@ -73,7 +75,7 @@ def main() -> int:
         tile=args.tile,
         tile_pad=args.tile_pad,
         pre_pad=args.pre_pad,
-        half=False,
+        half=args.half,
         device=torch.device(args.device),
     )
     if len(args.input) != len(args.output):
@@ -81,6 +83,10 @@ def main() -> int:
     if args.warmup:  # what the plugin's side gets too: first-call set-up kept out of the timing
         first = cv2.imread(args.input[0], cv2.IMREAD_UNCHANGED)
         up.enhance(first[:32, :32], outscale=args.outscale, alpha_upsampler=args.alpha_upsampler)
+    cuda = args.device.startswith('cuda')
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
     times, cpu_times = [], []
     for src, dst in zip(args.input, args.output, strict=True):
         img = cv2.imread(src, cv2.IMREAD_UNCHANGED)
@@ -92,7 +98,10 @@ def main() -> int:
             times.append(time.perf_counter() - start)
             cpu_times.append(time.process_time() - cpu_start)
         np.save(dst, out)
-    print(json.dumps({'times': times, 'cpu_times': cpu_times}))
+    report = {'times': times, 'cpu_times': cpu_times}
+    if cuda:
+        report['peak_mem_mib'] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    print(json.dumps(report))
     return 0
 
 

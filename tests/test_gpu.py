@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from realesrgan_plugin.archs.srvgg_arch import SRVGGNetCompact
-from realesrgan_plugin.core.degradations import RealESRGANSynthesis, random_kernels
+from realesrgan_plugin.core.degradations import RealESRGANSynthesis, random_kernels, synthesis_generators
 from realesrgan_plugin.inference import Upsampler
 
 import numpy as np
@@ -58,8 +58,23 @@ def test_synthesis_on_cuda_matches_the_cpu_with_the_same_kernels(astronaut_bgr):
     hr = hr.repeat(2, 1, 1, 1)
     kernels = random_kernels(2, synth.settings, torch.device('cpu'), torch.Generator().manual_seed(1))
     lq_cpu, _ = synth(hr, kernels=kernels, generator=torch.Generator().manual_seed(2))
-    lq_gpu, _ = synth(hr.cuda(), kernels=kernels, generator=torch.Generator('cuda').manual_seed(2))
+    lq_gpu, _ = synth(
+        hr.cuda(), kernels=kernels, generator=torch.Generator('cuda'), host_generator=torch.Generator().manual_seed(2)
+    )  # the same host generator: the same choices on both devices
     assert (lq_gpu.cpu() - lq_cpu).abs().max() <= 2 / 255
+
+
+@pytest.mark.gpu
+def test_synthesis_on_cuda_is_reproducible_from_its_two_generators():
+    """Noise on the device generator, choices on the host one: the same seeds give the same pairs."""
+    synth = RealESRGANSynthesis.from_options({'gt_size': 64})
+    hr = torch.rand(4, 3, 96, 96, generator=torch.Generator().manual_seed(0)).cuda()
+    runs = []
+    for _ in range(2):
+        device_gen, host_gen = synthesis_generators('cuda', 7)
+        assert device_gen.device.type == 'cuda' and host_gen.device.type == 'cpu'
+        runs.append(synth(hr, generator=device_gen, host_generator=host_gen)[0])
+    assert torch.equal(runs[0], runs[1])
 
 
 # ----------------------------------------------------------------------------- inference

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from realesrgan_plugin.core.degradations.filters import USMSharp
-from realesrgan_plugin.core.degradations.synthesis import RealESRGANSynthesis, dump_pairs
+from realesrgan_plugin.core.degradations.synthesis import RealESRGANSynthesis, dump_pairs, synthesis_generators
 
 import numpy as np
 import torch
@@ -47,13 +47,13 @@ def preview_pairs(
     dataset = RealESRGANDataset({**opt['datasets']['train'], 'kernels_on_cpu': False})  # drawn on the device here
     synthesis = RealESRGANSynthesis.from_options(opt).to(device)
     usm = USMSharp().to(device)
-    generator = torch.Generator(device).manual_seed(seed)
+    generator, host_generator = synthesis_generators(device, seed)
     out_dir = Path(out_dir)
     all_lq, all_gt = [], []
     for start in tqdm(range(0, count, batch_size), desc='synthesising pairs'):
         n = min(batch_size, count - start)
         gt = torch.stack([dataset[(start + j) % len(dataset)]['gt'] for j in range(n)]).to(device)
-        lq, (gt_crop,) = synthesis(usm(gt), gt, generator=generator)
+        lq, (gt_crop,) = synthesis(usm(gt), gt, generator=generator, host_generator=host_generator)
         dump_pairs(lq, gt_crop, out_dir, start=start)
         all_lq.append(lq.cpu())
         all_gt.append(gt_crop.cpu())

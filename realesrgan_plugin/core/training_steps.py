@@ -27,10 +27,14 @@ class TrainingPair:
     gt_usm: torch.Tensor | None = None
 
 
-def kernels_from_batch(data: Mapping, device: torch.device) -> dict[str, torch.Tensor] | None:
-    """The CPU-made blur kernels of a batch (datasets with ``kernels_on_cpu: true``), else None."""
+def kernels_from_batch(data: Mapping) -> dict[str, torch.Tensor] | None:
+    """The CPU-made blur kernels of a batch (datasets with ``kernels_on_cpu: true``), else None.
+
+    They stay where the loader put them (the host): the synthesis measures their supports there
+    and sends them to the device with its other per-sample numbers, in one non-blocking copy.
+    """
     if all(k in data for k in KERNEL_KEYS):
-        return {k: data[k].to(device, non_blocking=True) for k in KERNEL_KEYS}
+        return {k: data[k] for k in KERNEL_KEYS}
     return None
 
 
@@ -52,16 +56,23 @@ class TrainingPairMaker(nn.Module):
 
     @torch.no_grad()
     def forward(
-        self, gt: torch.Tensor, kernels: Mapping[str, torch.Tensor] | None = None, generator=None
+        self,
+        gt: torch.Tensor,
+        kernels: Mapping[str, torch.Tensor] | None = None,
+        generator: torch.Generator | None = None,
+        host_generator: torch.Generator | None = None,
     ) -> TrainingPair:
+        """``generator`` (on ``gt``'s device) draws the noise fields, ``host_generator`` (CPU) every
+        choice of the batch: see ``synthesis_generators``."""
+        draw = {'kernels': kernels, 'generator': generator, 'host_generator': host_generator}
         if self.keep_gt_usm:
             gt_usm = self.usm(gt)
-            lq, (gt, gt_usm) = self.synthesis(gt_usm, gt, gt_usm, kernels=kernels, generator=generator)
+            lq, (gt, gt_usm) = self.synthesis(gt_usm, gt, gt_usm, **draw)
             lq, gt = self.pool(lq, gt)
             return TrainingPair(lq.contiguous(), gt, self.usm(gt))
         if self.sharpen_gt:
             gt = self.usm(gt)
-        lq, (gt,) = self.synthesis(gt, gt, kernels=kernels, generator=generator)
+        lq, (gt,) = self.synthesis(gt, gt, **draw)
         lq, gt = self.pool(lq, gt)
         return TrainingPair(lq.contiguous(), gt)
 

@@ -13,8 +13,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from realesrgan_plugin.core.degradations import RealESRGANSynthesis, TrainingPairPool, USMSharp
-from realesrgan_plugin.core.training_steps import TrainingPairMaker, kernels_from_batch
+from realesrgan_plugin.core.degradations import (
+    RealESRGANSynthesis,
+    TrainingPairPool,
+    USMSharp,
+    synthesis_generators,
+)
+from realesrgan_plugin.core.training_steps import KERNEL_KEYS, TrainingPairMaker, kernels_from_batch
 from realesrgan_plugin.mmengine.registry import MODELS
 
 import torch
@@ -61,25 +66,34 @@ class RealESRGANDataPreprocessor(BaseDataPreprocessor):
             keep_gt_usm=bool(keep_gt_usm),
         )
         self.keep_gt_usm = bool(keep_gt_usm)
-        self._generator: torch.Generator | None = None
+        self._generators: tuple[torch.Generator, torch.Generator] | None = None
+
+    def _current_generators(self) -> tuple[torch.Generator, torch.Generator]:
+        """(noise generator on the current device, CPU generator of the choices), re-seeded if the
+        device changed; one generator on the CPU (see ``synthesis_generators``)."""
+        if self._generators is None or self._generators[0].device != self.device:
+            self._generators = synthesis_generators(self.device, self.seed)
+        return self._generators
 
     @property
     def generator(self) -> torch.Generator:
-        """The synthesis random generator, on the current device (re-seeded if the device changed)."""
-        if self._generator is None or self._generator.device != self.device:
-            self._generator = torch.Generator(device=self.device).manual_seed(self.seed)
-        return self._generator
+        return self._current_generators()[0]
+
+    @property
+    def host_generator(self) -> torch.Generator:
+        return self._current_generators()[1]
 
     @property
     def pool(self) -> TrainingPairPool:
         return self.pair_maker.pool
 
     def forward(self, data: dict, training: bool = False) -> dict:
-        data = self.cast_data(data)
+        kernels = kernels_from_batch(data)  # stay on the host: the synthesis moves them with its numbers
+        data = self.cast_data({k: v for k, v in data.items() if kernels is None or k not in KERNEL_KEYS})
         if training and 'lq' not in data:
             if 'gt' not in data:
                 raise KeyError(f"training batches need a 'gt' image (RealESRGANDataset); this one has {sorted(data)}")
-            pair = self.pair_maker(data['gt'], kernels_from_batch(data, self.device), self.generator)
+            pair = self.pair_maker(data['gt'], kernels, self.generator, self.host_generator)
             samples = {'gt': pair.gt}
             if pair.gt_usm is not None:
                 samples['gt_usm'] = pair.gt_usm
@@ -94,12 +108,17 @@ class RealESRGANDataPreprocessor(BaseDataPreprocessor):
     # ---------------------------------------------------------------- resume
     def synthesis_state(self) -> dict[str, Any]:
         """The random generator and the pool: what an exact resume needs besides the weights."""
-        return {'seed': self.seed, 'generator': self.generator.get_state(), 'pool': self.pool.state_dict()}
+        state = {'seed': self.seed, 'generator': self.generator.get_state(), 'pool': self.pool.state_dict()}
+        if self.host_generator is not self.generator:  # on an accelerator
+            state['host_generator'] = self.host_generator.get_state()
+        return state
 
     def load_synthesis_state(self, state: Mapping[str, Any]) -> None:
         self.seed = int(state['seed'])
-        self._generator = None
+        self._generators = None
         self.generator.set_state(state['generator'].cpu())
+        if 'host_generator' in state and self.host_generator is not self.generator:
+            self.host_generator.set_state(state['host_generator'].cpu())
         self.pool.load_state_dict(state['pool'], device=self.device)
 
 

@@ -21,6 +21,7 @@ from realesrgan_plugin.core.degradations import (
     TrainingPairPool,
     USMSharp,
     settings_from_options,
+    synthesis_generators,
 )
 from realesrgan_plugin.core.dist import all_reduce_sum, barrier, training_device
 from realesrgan_plugin.core.training_steps import (
@@ -121,12 +122,12 @@ class TrainingRuntimeMixin:
         seed = int(self.opt.get('manual_seed') or 0) + int(self.opt.get('rank', 0))
         self.pair_pool = TrainingPairPool(self.queue_size, seed=seed)
         self.pair_maker = None
-        self.synthesis_generator = None
+        self.synthesis_generator = self.synthesis_host_generator = None
         if not self.high_order_degradation:
             return
         synthesis = RealESRGANSynthesis.from_options(self.opt).to(self.device)
         self.pair_maker = TrainingPairMaker(synthesis, self.usm_sharpener, self.pair_pool, sharpen_gt, keep_gt_usm)
-        self.synthesis_generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.synthesis_generator, self.synthesis_host_generator = synthesis_generators(self.device, seed)
 
     def refresh_degradation_options(self) -> None:
         """Re-read the degradation options from ``self.opt``, as the official ``feed_data`` does at
@@ -150,7 +151,9 @@ class TrainingRuntimeMixin:
                 raise KeyError("high_order_degradation needs batches with a 'gt' key (RealESRGANDataset)")
             gt = data['gt'].to(self.device, non_blocking=True)
             self.refresh_degradation_options()
-            pair = self.pair_maker(gt, kernels_from_batch(data, self.device), self.synthesis_generator)
+            pair = self.pair_maker(
+                gt, kernels_from_batch(data), self.synthesis_generator, self.synthesis_host_generator
+            )
             self.lq, self.gt = self._to_memory_format(pair.lq), pair.gt
             if keep_gt_usm:
                 self.gt_usm = pair.gt_usm
@@ -245,6 +248,8 @@ class TrainingRuntimeMixin:
         state: dict[str, Any] = {'rng': capture_rng_state()}
         if self.synthesis_generator is not None:
             state['synthesis_generator'] = self.synthesis_generator.get_state()
+            if self.synthesis_host_generator is not self.synthesis_generator:  # on an accelerator
+                state['synthesis_host_generator'] = self.synthesis_host_generator.get_state()
         if self.pair_pool.size > 0:
             state['pair_pool'] = _to_cpu(self.pair_pool.state_dict())
         return state
@@ -252,6 +257,8 @@ class TrainingRuntimeMixin:
     def load_rank_training_state(self, state: Mapping[str, Any]) -> None:
         if self.synthesis_generator is not None and 'synthesis_generator' in state:
             self.synthesis_generator.set_state(state['synthesis_generator'].cpu())
+        if self.synthesis_host_generator is not None and 'synthesis_host_generator' in state:
+            self.synthesis_host_generator.set_state(state['synthesis_host_generator'].cpu())
         if 'pair_pool' in state:
             self.pair_pool.load_state_dict(state['pair_pool'], device=self.device)
         restore_rng_state(state['rng'])

@@ -22,9 +22,11 @@ from realesrgan_plugin.core.degradations.synthesis import (
     DegradationSettings,
     RealESRGANSynthesis,
     dump_pairs,
+    host_generator_for,
     kernel_settings_from_options,
     random_kernels,
     settings_from_options,
+    synthesis_generators,
 )
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     'add_noise',
     'count_levels',
     'dump_pairs',
+    'host_generator_for',
     'filter2d',
     'gaussian_kernels',
     'gaussian_noise',
@@ -55,4 +58,5 @@ __all__ = [
     'separable_filter',
     'sinc_kernels',
     'settings_from_options',
+    'synthesis_generators',
 ]

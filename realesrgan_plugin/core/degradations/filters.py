@@ -9,6 +9,9 @@ on any memory layout (``reshape``, never ``view``).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+
+from realesrgan_plugin.core.degradations.batching import take_rows
 
 import torch
 from torch.nn import functional as F
@@ -64,13 +67,17 @@ def _filter_same_size(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     return F.conv2d(x.reshape(1, b * c, *x.shape[-2:]), weight, groups=b * c).reshape(b, c, h, w)
 
 
-def filter2d(img: torch.Tensor, kernel: torch.Tensor, tolerance: float = 0.0) -> torch.Tensor:
+def filter2d(
+    img: torch.Tensor, kernel: torch.Tensor, tolerance: float = 0.0, radii: Sequence[int] | None = None
+) -> torch.Tensor:
     """Correlate each image of ``img`` (B x C x H x W) with its kernel (B x k x k, or k x k / 1 x k x k
     for one kernel shared by all) with reflect padding; output has the input's size and dtype.
 
     Each kernel is cut to the support that holds all but ``tolerance`` of its mass (then
     renormalised) and samples are filtered in groups of equal support: a 7x7 kernel padded to
-    21x21 costs 49 multiplies per pixel here, not 441. ``tolerance=0`` is exact.
+    21x21 costs 49 multiplies per pixel here, not 441. ``tolerance=0`` is exact. ``radii``: the
+    supports as computed by :func:`kernel_radii` on the host copy of the kernels; without them
+    they are computed here, which reads the kernels (a device sync on an accelerator).
     """
     if kernel.shape[-1] % 2 != 1 or kernel.shape[-1] != kernel.shape[-2]:
         raise ValueError(f'filter2d needs square kernels of odd size, got {tuple(kernel.shape)}')
@@ -82,20 +89,24 @@ def filter2d(img: torch.Tensor, kernel: torch.Tensor, tolerance: float = 0.0) ->
     kernel = kernel.expand(b, *kernel.shape[-2:])
     x = img.to(dtype)
     centre = kernel.shape[-1] // 2
-    radii = kernel_radii(kernel, tolerance).tolist()
-    out = None
-    for radius in sorted(set(radii)):
-        idx = [i for i, r in enumerate(radii) if r == radius]
-        part = kernel[idx, centre - radius : centre + radius + 1, centre - radius : centre + radius + 1]
+    if radii is None:
+        radii = kernel_radii(kernel, tolerance).tolist()
+    elif len(radii) != b:
+        raise ValueError(f'filter2d got {len(radii)} kernel radii for a batch of {b} images')
+    groups: dict[int, list[int]] = {}
+    for i, radius in enumerate(radii):
+        groups.setdefault(int(radius), []).append(i)
+    parts: list[torch.Tensor | None] = [None] * b
+    for radius, rows in sorted(groups.items()):
+        part = take_rows(kernel, rows)[:, centre - radius : centre + radius + 1, centre - radius : centre + radius + 1]
         if tolerance > 0:
             part = part / part.sum(dim=(-2, -1), keepdim=True)
-        if len(idx) == b:
+        if len(rows) == b:
             return _filter_same_size(x, part).to(img.dtype)
-        if out is None:
-            out = torch.empty_like(x)
-        sel = torch.as_tensor(idx, device=img.device)
-        out[sel] = _filter_same_size(x[sel], part)
-    return out.to(img.dtype)
+        out = _filter_same_size(take_rows(x, rows), part)
+        for j, i in enumerate(rows):
+            parts[i] = out[j : j + 1]
+    return torch.cat(parts).to(img.dtype)
 
 
 def separable_filter(img: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:

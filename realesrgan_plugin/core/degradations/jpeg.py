@@ -13,7 +13,9 @@ Images are padded to a multiple of 16 with zeros (as the official) and cropped b
 
 from __future__ import annotations
 
+import functools
 import math
+import numbers
 
 import torch
 from torch.nn import functional as F
@@ -53,10 +55,33 @@ def dct_matrix(device=None) -> torch.Tensor:
     return m.to(device=device, dtype=torch.float32)
 
 
-def quality_to_factor(quality: torch.Tensor) -> torch.Tensor:
-    """IJG quality (1..100) -> multiplier of the base tables: 50/q below 50, 2 - q/50 above."""
+def quality_to_factor(quality):
+    """IJG quality (1..100) -> multiplier of the base tables: 50/q below 50, 2 - q/50 above.
+    A Python number gives a Python number; a tensor gives a float32 tensor."""
+    if isinstance(quality, numbers.Real):
+        return 50.0 / quality if quality < 50 else 2.0 - quality / 50.0
     quality = quality.to(torch.float32)
     return torch.where(quality < 50, 50.0 / quality, 2.0 - quality / 50.0)
+
+
+@functools.lru_cache(maxsize=8)
+def _codec_constants(device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Luma and chroma tables, the 64 x 64 2-D DCT and the colour matrices on ``device``, made once
+    per device: building them per call would be five host->device copies per JPEG pass."""
+    dct = dct_matrix()
+    tables = (luma_table(), chroma_table(), torch.kron(dct, dct))
+    colours = (torch.tensor(_RGB_TO_YCBCR), torch.tensor(_YCBCR_TO_RGB))
+    return tuple(t.to(device) for t in (*tables, *colours))
+
+
+def _check_quality(quality) -> None:
+    """Range check where it costs nothing: Python numbers and host tensors (reading a device
+    tensor would wait for the device; the synthesis checks its draws on the host)."""
+    values = [quality] if isinstance(quality, numbers.Real) else None
+    if values is None and quality.device.type == 'cpu':
+        values = quality.reshape(-1).tolist()
+    if values and any(not 1 <= q <= 100 for q in values):
+        raise ValueError(f'JPEG quality must be in [1, 100], got {values}')
 
 
 def _diff_round(x: torch.Tensor) -> torch.Tensor:
@@ -97,21 +122,20 @@ def jpeg_compress(img: torch.Tensor, quality, differentiable: bool = False) -> t
         raise ValueError(f'jpeg_compress expects B x 3 x H x W RGB images, got {tuple(img.shape)}')
     b, _, h, w = img.shape
     device = img.device
-    quality = torch.as_tensor(quality, dtype=torch.float32, device=device).expand(b)
-    if bool(((quality < 1) | (quality > 100)).any()):
-        raise ValueError(f'JPEG quality must be in [1, 100], got {quality.tolist()}')
-    factor = quality_to_factor(quality).view(-1, 1, 1)
+    _check_quality(quality)
+    if isinstance(quality, numbers.Real):
+        factor = quality_to_factor(float(quality))
+    else:
+        factor = quality_to_factor(torch.as_tensor(quality).to(device)).expand(b).view(-1, 1, 1)
+    luma, chroma_table_, dct2, to_ycc, to_rgb = _codec_constants(device)
     # A step below 1 cannot matter for 8-bit data; the clamp keeps quality 100 (factor 0) finite.
-    luma_steps = torch.clamp(luma_table(device) * factor, min=1.0)
-    chroma_steps = torch.clamp(chroma_table(device) * factor, min=1.0)
+    luma_steps = torch.clamp(luma * factor, min=1.0).expand(b, 8, 8)
+    chroma_steps = torch.clamp(chroma_table_ * factor, min=1.0).expand(b, 8, 8)
     rounding = _diff_round if differentiable else torch.round
-    dct = dct_matrix(device)
-    dct2 = torch.kron(dct, dct)
 
     x = img.to(torch.float32) * 255.0
     pad_h, pad_w = (-h) % 16, (-w) % 16
     x = F.pad(x, (0, pad_w, 0, pad_h))
-    to_ycc = torch.tensor(_RGB_TO_YCBCR, device=device)
     ycc = torch.einsum('ij,bjhw->bihw', to_ycc, x)
     y = ycc[:, 0] - 128.0  # DCT works on 0-centred samples; chroma is already centred at 0
     chroma = F.avg_pool2d(ycc[:, 1:], kernel_size=2)
@@ -120,7 +144,7 @@ def jpeg_compress(img: torch.Tensor, quality, differentiable: bool = False) -> t
     cr = _quantise_roundtrip(chroma[:, 1], chroma_steps, rounding, dct2)
     chroma_up = torch.stack((cb, cr), dim=1).repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
     ycc = torch.cat((y.unsqueeze(1), chroma_up), dim=1)
-    rgb = torch.einsum('ij,bjhw->bihw', torch.tensor(_YCBCR_TO_RGB, device=device), ycc)
+    rgb = torch.einsum('ij,bjhw->bihw', to_rgb, ycc)
     rgb = torch.clamp(rgb, 0, 255) / 255.0
     return rgb[:, :, :h, :w].to(img.dtype)
 

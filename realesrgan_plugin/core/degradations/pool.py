@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from realesrgan_plugin.core.degradations.batching import to_device_in_one_copy
+
 import torch
 
 
@@ -52,7 +54,8 @@ class TrainingPairPool:
             self.filled += n
             return lq, gt
         n = min(lq.shape[0], self.size)
-        slots = torch.randperm(self.size, generator=self.generator)[:n].to(lq.device)
+        slots = torch.randperm(self.size, generator=self.generator)[:n]
+        (slots,) = to_device_in_one_copy([slots], lq.device, torch.int64)  # non-blocking: no GPU stall
         out_lq, out_gt = lq.clone(), gt.clone()
         out_lq[:n] = self.lq[slots]
         out_gt[:n] = self.gt[slots]

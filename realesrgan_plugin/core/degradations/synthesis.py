@@ -6,8 +6,10 @@ per-sample distribution, more diversity per batch, less work):
 * every random choice (resize direction/scale/mode, noise type/strength/colour, JPEG quality,
   second blur, final order, crop position) is drawn per sample, not once per batch
   (``per_sample: false`` restores one draw per batch);
-* kernels are generated on the input's device from a ``torch.Generator`` (no numpy), so a seed
-  gives the same pairs on the same device;
+* every choice, kernels included, is drawn on the host from a CPU ``torch.Generator`` (no numpy),
+  once per batch; the per-sample numbers reach the device in one non-blocking copy and nothing
+  is read back from it (the official ``feed_data`` waits for the GPU several times per batch);
+  only the noise fields are drawn on the device. A seed gives the same pairs;
 * with ``degrade_margin`` set, only the crop window plus that margin (in HR pixels) is degraded
   instead of the whole source; the blur radius of the first stage and the resize geometry are
   unchanged, so the LQ distribution stays the same while far less area is processed.
@@ -16,11 +18,12 @@ per-sample distribution, more diversity per batch, less work):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from realesrgan_plugin.core.degradations.filters import RESIZE_MODES, filter2d, resize
+from realesrgan_plugin.core.degradations.batching import host_values, take_rows, to_device_in_one_copy
+from realesrgan_plugin.core.degradations.filters import RESIZE_MODES, filter2d, kernel_radii, resize
 from realesrgan_plugin.core.degradations.jpeg import jpeg_compress
 from realesrgan_plugin.core.degradations.kernels import KernelSettings, random_blur_kernels, random_final_sinc_kernels
 from realesrgan_plugin.core.degradations.noise import add_noise
@@ -138,6 +141,69 @@ class _SampleDraw:
     left: int
 
 
+# The per-sample numbers that reach the device (in one copy per batch), by stage.
+_VALUE_FIELDS = ('sigma', 'poisson_scale', 'quality')
+
+
+def synthesis_generators(device: torch.device | str, seed: int) -> tuple[torch.Generator, torch.Generator]:
+    """(device generator, host generator) for :class:`RealESRGANSynthesis`, both seeded with ``seed``.
+
+    The device one draws the noise fields; the host (CPU) one draws every choice of a batch
+    (resize, noise type and strength, JPEG quality, kernels, crop), so no choice is read back
+    from the device. On the CPU they are one generator: the same stream as before the split.
+    """
+    device_generator = torch.Generator(device=device).manual_seed(seed)
+    if device_generator.device.type == 'cpu':
+        return device_generator, device_generator
+    return device_generator, torch.Generator().manual_seed(seed)
+
+
+def host_generator_for(generator: torch.Generator | None, host_generator: torch.Generator | None):
+    """The CPU generator the choices are drawn from: ``host_generator``, else ``generator`` when it
+    is a CPU one (None: torch's global CPU RNG). A caller that gives only a device generator gets
+    a host generator seeded from it: reproducible, but one device sync per batch (the training
+    hosts pass both generators, see :func:`synthesis_generators`)."""
+    if host_generator is not None:
+        if host_generator.device.type != 'cpu':
+            raise ValueError(f'host_generator must be a CPU torch.Generator, got one on {host_generator.device}')
+        return host_generator
+    if generator is None or generator.device.type == 'cpu':
+        return generator
+    seed = torch.randint(0, 2**62, (1,), generator=generator, device=generator.device).item()
+    return torch.Generator().manual_seed(int(seed))
+
+
+class _SampleImages:
+    """A batch whose samples may differ in size: each op runs on groups of equal-size samples.
+
+    Samples are kept as rows of the output of the op that made them; a group that is exactly the
+    rows of one output reuses it, any other group is gathered with slices and one ``torch.cat``
+    (device-side work, no index tensor, so nothing is copied from the host).
+    """
+
+    def __init__(self, batch: torch.Tensor) -> None:
+        self._rows = [(batch, i) for i in range(batch.shape[0])]
+
+    def size(self, sample: int) -> tuple[int, ...]:
+        return tuple(self._rows[sample][0].shape[-2:])
+
+    def gather(self, samples: Sequence[int]) -> torch.Tensor:
+        base = self._rows[samples[0]][0]
+        if all(self._rows[i][0] is base for i in samples):
+            return take_rows(base, [self._rows[i][1] for i in samples])
+        return torch.cat([self._rows[i][0][self._rows[i][1] : self._rows[i][1] + 1] for i in samples])
+
+    def apply(self, samples: Sequence[int], key: Callable[[int], Hashable], op) -> None:
+        """``op(images, group)`` on each group of ``samples`` that share their size and ``key``."""
+        groups: dict[Hashable, list[int]] = {}
+        for i in samples:
+            groups.setdefault((self.size(i), key(i)), []).append(i)
+        for group in groups.values():
+            out = op(self.gather(group), group)
+            for j, i in enumerate(group):
+                self._rows[i] = (out, j)
+
+
 class RealESRGANSynthesis(torch.nn.Module):
     """Second-order degradation of a GT batch into LQ training inputs (see the module docstring)."""
 
@@ -156,48 +222,60 @@ class RealESRGANSynthesis(torch.nn.Module):
     def from_options(cls, opt: Mapping) -> RealESRGANSynthesis:
         return cls(settings_from_options(opt))
 
-    # ------------------------------------------------------------------ random draws
-    def _draw_stage(self, n: int, second: bool, device, generator) -> list[_StageDraw]:
+    # ------------------------------------------------------------------ random draws (host)
+    def _draw_stage(self, n: int, second: bool, generator) -> list[_StageDraw]:
         s = self.settings
         resize_prob = s.resize_prob2 if second else s.resize_prob
         lo, hi = s.resize_range2 if second else s.resize_range
-        direction = torch.multinomial(
-            torch.as_tensor(resize_prob, dtype=torch.float32, device=device), n, True, generator=generator
-        )
-        u = torch.rand(n, device=device, generator=generator)
+        direction = torch.multinomial(torch.as_tensor(resize_prob, dtype=torch.float32), n, True, generator=generator)
+        u = torch.rand(n, generator=generator)
         scale = torch.where(
             direction == 0, 1 + u * (hi - 1), torch.where(direction == 1, lo + u * (1 - lo), torch.ones_like(u))
         )
-        mode = torch.randint(0, len(RESIZE_MODES), (n,), device=device, generator=generator)
-        gaussian = torch.rand(n, device=device, generator=generator) < (
-            s.gaussian_noise_prob2 if second else s.gaussian_noise_prob
-        )
+        mode = torch.randint(0, len(RESIZE_MODES), (n,), generator=generator)
+        gaussian = torch.rand(n, generator=generator) < (s.gaussian_noise_prob2 if second else s.gaussian_noise_prob)
         nlo, nhi = s.noise_range2 if second else s.noise_range
-        sigma = nlo + torch.rand(n, device=device, generator=generator) * (nhi - nlo)
+        sigma = nlo + torch.rand(n, generator=generator) * (nhi - nlo)
         plo, phi = s.poisson_scale_range2 if second else s.poisson_scale_range
-        pscale = plo + torch.rand(n, device=device, generator=generator) * (phi - plo)
-        gray = torch.rand(n, device=device, generator=generator) < (s.gray_noise_prob2 if second else s.gray_noise_prob)
+        pscale = plo + torch.rand(n, generator=generator) * (phi - plo)
+        gray = torch.rand(n, generator=generator) < (s.gray_noise_prob2 if second else s.gray_noise_prob)
         qlo, qhi = s.jpeg_range2 if second else s.jpeg_range
-        quality = qlo + torch.rand(n, device=device, generator=generator) * (qhi - qlo)
+        quality = qlo + torch.rand(n, generator=generator) * (qhi - qlo)
         columns = [t.tolist() for t in (scale, mode, gaussian, sigma, pscale, gray, quality)]
-        return [_StageDraw(sc, RESIZE_MODES[m], g, sg, ps, gr, q) for sc, m, g, sg, ps, gr, q in zip(*columns)]
+        draws = [_StageDraw(sc, RESIZE_MODES[m], g, sg, ps, gr, q) for sc, m, g, sg, ps, gr, q in zip(*columns)]
+        bad = [d.quality for d in draws if not 1 <= d.quality <= 100]
+        if bad:
+            raise ValueError(f'JPEG quality must be in [1, 100], got {bad} from jpeg_range{"2" if second else ""}')
+        return draws
 
-    def _draw(self, batch: int, lq_h: int, lq_w: int, device, generator) -> list[_SampleDraw]:
+    def _draw(self, batch: int, lq_h: int, lq_w: int, generator) -> list[_SampleDraw]:
+        """Every choice of the batch, on the host, in one go."""
         s = self.settings
         n = batch if s.per_sample else 1
         crop = s.gt_size // s.scale
-        stage1 = self._draw_stage(n, False, device, generator)
-        stage2 = self._draw_stage(n, True, device, generator)
-        second_blur = (torch.rand(n, device=device, generator=generator) < s.second_blur_prob).tolist()
-        jpeg_last = (torch.rand(n, device=device, generator=generator) < 0.5).tolist()
-        final_mode = torch.randint(0, len(RESIZE_MODES), (n,), device=device, generator=generator).tolist()
-        top = torch.randint(0, lq_h - crop + 1, (n,), device=device, generator=generator).tolist()
-        left = torch.randint(0, lq_w - crop + 1, (n,), device=device, generator=generator).tolist()
+        stage1 = self._draw_stage(n, False, generator)
+        stage2 = self._draw_stage(n, True, generator)
+        second_blur = (torch.rand(n, generator=generator) < s.second_blur_prob).tolist()
+        jpeg_last = (torch.rand(n, generator=generator) < 0.5).tolist()
+        final_mode = torch.randint(0, len(RESIZE_MODES), (n,), generator=generator).tolist()
+        top = torch.randint(0, lq_h - crop + 1, (n,), generator=generator).tolist()
+        left = torch.randint(0, lq_w - crop + 1, (n,), generator=generator).tolist()
         draws = [
             _SampleDraw(a, b, c, d, RESIZE_MODES[e], f, g)
             for a, b, c, d, e, f, g in zip(stage1, stage2, second_blur, jpeg_last, final_mode, top, left)
         ]
         return draws if s.per_sample else draws * batch
+
+    def _host_kernels(self, kernels, batch: int, generator) -> dict[str, torch.Tensor]:
+        """The batch's three kernels on the host (drawn here when not given): their supports are
+        measured there, and they reach the device with the other per-sample numbers."""
+        if kernels is None:
+            return random_kernels(batch, self.settings, torch.device('cpu'), generator)
+        missing = [k for k in _KERNEL_KEYS if k not in kernels]
+        if missing:
+            raise KeyError(f'kernels dict lacks {missing}; expected keys {list(_KERNEL_KEYS)}')
+        # Kernels already on an accelerator are read back once here (a sync): pass host tensors.
+        return {k: kernels[k].to('cpu', torch.float32) for k in _KERNEL_KEYS}
 
     # ------------------------------------------------------------------ geometry
     def _region(self, lq_size: int, top: int) -> tuple[int, int]:
@@ -212,44 +290,86 @@ class RealESRGANSynthesis(torch.nn.Module):
         return start, length
 
     # ------------------------------------------------------------------ the degradation
-    def _degrade_group_sharing_draw(self, x: torch.Tensor, d: _SampleDraw, kernel2, sinc, generator) -> torch.Tensor:
-        """Everything after the first blur for a group of samples sharing ``d``'s geometry."""
+    def _add_noise(self, images: _SampleImages, samples, stage: int, draws, values, generator) -> None:
+        def choice(i: int) -> _StageDraw:
+            return draws[i].stage1 if stage == 1 else draws[i].stage2
+
+        def op(x: torch.Tensor, group: list[int]) -> torch.Tensor:
+            d = choice(group[0])
+            name = 'sigma' if d.gaussian else 'poisson_scale'
+            strength = host_values(values.host[name, stage], values.device[name, stage], group)
+            return add_noise(x, d.gaussian, strength, strength, d.gray, generator)
+
+        images.apply(samples, lambda i: (choice(i).gaussian, choice(i).gray), op)
+
+    def _jpeg(self, images: _SampleImages, samples, stage: int, values) -> None:
+        def op(x: torch.Tensor, group: list[int]) -> torch.Tensor:
+            quality = host_values(values.host['quality', stage], values.device['quality', stage], group)
+            return jpeg_compress(torch.clamp(x, 0, 1), quality)
+
+        images.apply(samples, lambda i: None, op)
+
+    def _filter(self, images: _SampleImages, samples, kernel: torch.Tensor, radii: list[int]) -> None:
+        def op(x: torch.Tensor, group: list[int]) -> torch.Tensor:
+            return filter2d(x, take_rows(kernel, group), self.settings.filter_tolerance, [radii[i] for i in group])
+
+        images.apply(samples, lambda i: None, op)
+
+    def _degrade(self, x: torch.Tensor, draws, kernels, radii, values, generator) -> torch.Tensor:
+        """Everything after the first blur. Sizes depend on each sample's draws, so every op runs
+        on the groups of samples that share their size (and resize parameters); after the resize
+        back to the LQ size, the sinc filter and the last JPEG run on the whole batch at once."""
         s = self.settings
-        n = x.shape[0]
-        h, w = x.shape[-2:]
+        b, _, h, w = x.shape
+        everyone = list(range(b))
+        images = _SampleImages(x)
 
-        def noise(img, st: _StageDraw):
-            full = lambda v: torch.full((n,), v, device=img.device)  # noqa: E731
-            return add_noise(
-                img, full(st.gaussian), full(float(st.sigma)), full(float(st.poisson_scale)), full(st.gray), generator
-            )
+        def first_resize(i: int) -> tuple[str, float]:
+            return draws[i].stage1.mode, draws[i].stage1.scale
 
-        def jpeg(img, st: _StageDraw):
-            return jpeg_compress(torch.clamp(img, 0, 1), st.quality)
+        images.apply(everyone, first_resize, lambda t, g: resize(t, first_resize(g[0])[0], scale=first_resize(g[0])[1]))
+        self._add_noise(images, everyone, 1, draws, values, generator)
+        self._jpeg(images, everyone, 1, values)
+        self._filter(images, [i for i in everyone if draws[i].second_blur], kernels['kernel2'], radii['kernel2'])
 
-        out = resize(x, d.stage1.mode, scale=d.stage1.scale)
-        out = jpeg(noise(out, d.stage1), d.stage1)
-        if d.second_blur:
-            out = filter2d(out, kernel2, s.filter_tolerance)
-        size2 = (int(h / s.scale * d.stage2.scale), int(w / s.scale * d.stage2.scale))
-        out = noise(resize(out, d.stage2.mode, size=size2), d.stage2)
+        def second_size(i: int) -> tuple[int, int]:
+            return int(h / s.scale * draws[i].stage2.scale), int(w / s.scale * draws[i].stage2.scale)
+
+        images.apply(
+            everyone,
+            lambda i: (draws[i].stage2.mode, second_size(i)),
+            lambda t, g: resize(t, draws[g[0]].stage2.mode, size=second_size(g[0])),
+        )
+        self._add_noise(images, everyone, 2, draws, values, generator)
+        self._jpeg(images, [i for i in everyone if not draws[i].jpeg_last], 2, values)
         final = (h // s.scale, w // s.scale)
-        if d.jpeg_last:
-            out = filter2d(resize(out, d.final_mode, size=final), sinc, s.filter_tolerance)
-            out = jpeg(out, d.stage2)
-        else:
-            out = jpeg(out, d.stage2)
-            out = filter2d(resize(out, d.final_mode, size=final), sinc, s.filter_tolerance)
-        return out
+        images.apply(
+            everyone, lambda i: draws[i].final_mode, lambda t, g: resize(t, draws[g[0]].final_mode, size=final)
+        )
+        self._filter(images, everyone, kernels['sinc_kernel'], radii['sinc_kernel'])
+        self._jpeg(images, [i for i in everyone if draws[i].jpeg_last], 2, values)
+        return images.gather(everyone)
 
     @torch.no_grad()
-    def forward(self, source: torch.Tensor, *crop_with: torch.Tensor, kernels=None, generator=None):
+    def forward(
+        self,
+        source: torch.Tensor,
+        *crop_with: torch.Tensor,
+        kernels=None,
+        generator: torch.Generator | None = None,
+        host_generator: torch.Generator | None = None,
+    ):
         """Degrade ``source`` (B x 3 x H x W in [0, 1]) into LQ crops; crop ``crop_with`` alike.
 
         Returns ``(lq, [cropped...])``: LQ is B x 3 x gt_size/scale, rounded to 8-bit levels;
         each tensor of ``crop_with`` (same H x W as source) is cut to gt_size at the matching spot.
-        ``kernels``: dict with 'kernel1', 'kernel2', 'sinc_kernel' (B x k x k) from a dataset with
-        CPU-side kernels; None draws them here. ``generator``: on ``source``'s device.
+        ``kernels``: dict with 'kernel1', 'kernel2', 'sinc_kernel' (B x k x k, best on the host)
+        from a dataset with CPU-side kernels; None draws them here. ``generator``: on ``source``'s
+        device, for the noise fields. ``host_generator``: a CPU generator for every random choice
+        (see :func:`host_generator_for` for what happens without it).
+
+        No value is read back from the device: the choices are drawn and the kernel supports
+        measured on the host, and the per-sample numbers go to the device in one copy.
         """
         s = self.settings
         if source.ndim != 4 or source.shape[1] != 3:
@@ -261,15 +381,14 @@ class RealESRGANSynthesis(torch.nn.Module):
         lq_h, lq_w, crop = h // s.scale, w // s.scale, s.gt_size // s.scale
         if lq_h < crop or lq_w < crop:
             raise ValueError(f'source {h}x{w} is smaller than gt_size {s.gt_size}')
-        device = source.device
-        if kernels is None:
-            kernels = random_kernels(b, s, device, generator)
-        else:
-            missing = [k for k in _KERNEL_KEYS if k not in kernels]
-            if missing:
-                raise KeyError(f'kernels dict lacks {missing}; expected keys {list(_KERNEL_KEYS)}')
-            kernels = {k: kernels[k].to(device=device, dtype=torch.float32) for k in _KERNEL_KEYS}
-        draws = self._draw(b, lq_h, lq_w, device, generator)
+        host = host_generator_for(generator, host_generator)
+        host_kernels = self._host_kernels(kernels, b, host)
+        draws = self._draw(b, lq_h, lq_w, host)
+        radii = {k: kernel_radii(v, s.filter_tolerance).tolist() for k, v in host_kernels.items()}
+        values = _PerSampleValues.of(draws)
+        moved = to_device_in_one_copy([*host_kernels.values(), values.table()], source.device)
+        kernels = dict(zip(_KERNEL_KEYS, moved[:3]))
+        values.on_device(moved[3])
 
         # Cut each sample's window (all windows have the same size), then blur them together.
         windows, offsets = [], []
@@ -278,53 +397,51 @@ class RealESRGANSynthesis(torch.nn.Module):
             c0, rw = self._region(lq_w, d.left)
             windows.append(source[i, :, r0 * s.scale : (r0 + rh) * s.scale, c0 * s.scale : (c0 + rw) * s.scale])
             offsets.append((d.top - r0, d.left - c0))
-        x = filter2d(torch.stack(windows).to(torch.float32), kernels['kernel1'], s.filter_tolerance)
+        x = filter2d(torch.stack(windows).to(torch.float32), kernels['kernel1'], s.filter_tolerance, radii['kernel1'])
+        out = self._degrade(x, draws, kernels, radii, values, generator)
+        out = torch.clamp((out * 255.0).round(), 0, 255) / 255.0
+        lq = torch.stack([out[i, :, top : top + crop, left : left + crop] for i, (top, left) in enumerate(offsets)])
 
-        # After the first blur the sizes depend on each sample's draws: process geometry groups.
-        # (With per_sample off every sample shares one draw object, hence one group.)
-        groups: dict[int, list[int]] = {}
-        for i, d in enumerate(draws):
-            groups.setdefault(id(d), []).append(i)
-        lq = torch.empty(b, 3, crop, crop, device=device, dtype=torch.float32)
-        for idx in groups.values():
-            d = draws[idx[0]]
-            sel = torch.as_tensor(idx, device=device)
-            out = self._degrade_group_sharing_draw(
-                x[sel], d, kernels['kernel2'][sel], kernels['sinc_kernel'][sel], generator
-            )
-            out = torch.clamp((out * 255.0).round(), 0, 255) / 255.0
-            for j, i in enumerate(idx):
-                top, left = offsets[i]
-                lq[i] = out[j, :, top : top + crop, left : left + crop]
-
-        cropped = []
-        for t in crop_with:
-            parts = [
-                t[i, :, d.top * s.scale : d.top * s.scale + s.gt_size, d.left * s.scale : d.left * s.scale + s.gt_size]
-                for i, d in enumerate(draws)
-            ]
-            cropped.append(torch.stack(parts))
+        cropped = [self._crop_hr(t, draws) for t in crop_with]
         lq = lq.to(source.dtype)
         if s.debug_dump_dir and self._dumped < s.debug_dump_max:
-            hr = (
-                cropped[0]
-                if cropped
-                else torch.stack(
-                    [
-                        source[
-                            i,
-                            :,
-                            d.top * s.scale : d.top * s.scale + s.gt_size,
-                            d.left * s.scale : d.left * s.scale + s.gt_size,
-                        ]
-                        for i, d in enumerate(draws)
-                    ]
-                )
-            )
+            hr = cropped[0] if cropped else self._crop_hr(source, draws)
             self._dumped += dump_pairs(
                 lq, hr, s.debug_dump_dir, start=self._dumped, limit=s.debug_dump_max - self._dumped
             )
         return lq, cropped
+
+    def _crop_hr(self, t: torch.Tensor, draws: list[_SampleDraw]) -> torch.Tensor:
+        s = self.settings
+        return torch.stack(
+            [
+                t[i, :, d.top * s.scale : d.top * s.scale + s.gt_size, d.left * s.scale : d.left * s.scale + s.gt_size]
+                for i, d in enumerate(draws)
+            ]
+        )
+
+
+@dataclass
+class _PerSampleValues:
+    """Noise strengths and JPEG qualities of a batch: Python lists for the host's decisions, and
+    their device copy (rows of one table) for the ops that need a per-sample vector."""
+
+    host: dict[tuple[str, int], list[float]]
+    device: dict[tuple[str, int], torch.Tensor] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, draws: list[_SampleDraw]) -> _PerSampleValues:
+        host = {}
+        for stage in (1, 2):
+            for name in _VALUE_FIELDS:
+                host[name, stage] = [getattr(d.stage1 if stage == 1 else d.stage2, name) for d in draws]
+        return cls(host)
+
+    def table(self) -> torch.Tensor:
+        return torch.tensor(list(self.host.values()), dtype=torch.float32)
+
+    def on_device(self, table: torch.Tensor) -> None:
+        self.device = dict(zip(self.host, table))
 
 
 def _to_bgr_uint8(img: torch.Tensor) -> np.ndarray:
