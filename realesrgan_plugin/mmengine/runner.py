@@ -7,6 +7,7 @@
   (the plugin's configs do).
 * Without CUDA, ``--launcher pytorch|slurm`` starts a gloo process group (MMEngine would call
   ``torch.cuda.set_device``) and DDP wraps CPU modules (no ``device_ids``).
+* Training on CPU keeps the memory a step frees for the next step (``core.host_memory``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from realesrgan_plugin.core.checkpoint import ResumeError, newest_intact_checkpoint
 from realesrgan_plugin.core.dist import export_slurm_env
+from realesrgan_plugin.core.host_memory import keep_freed_memory_in_process
 from realesrgan_plugin.mmengine import fileio  # noqa: F401  (registers the 'atomic_local' file backend)
 from realesrgan_plugin.mmengine.checkpoint import load_checkpoint_file, mmengine_safe_globals
 from realesrgan_plugin.mmengine.registry import RUNNERS
@@ -112,6 +114,13 @@ class RealESRGANRunner(Runner):
             if not torch.cuda.is_available():
                 model_wrapper_cfg = dict(model_wrapper_cfg, device_ids=None)
         return super().wrap_model(model_wrapper_cfg, model)
+
+    def train(self) -> torch.nn.Module:
+        """MMEngine's training; on CPU the buffers a step frees stay in the process for the next
+        step (``core.host_memory``: no page faults per step)."""
+        if all(p.device.type == 'cpu' for p in self.model.parameters()):
+            keep_freed_memory_in_process()
+        return super().train()
 
     def load_or_resume(self) -> None:
         """``resume=True`` without ``load_from``: the newest intact checkpoint (MMEngine takes the
