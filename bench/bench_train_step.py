@@ -9,7 +9,8 @@ steps after ``--warmup``:
 
 Each figure is taken twice: wall-clock time, and the CPU time of the side's process (user + system,
 ``time.process_time``). Both sides run one thread, so the CPU time is the work done, page faults
-included, and it barely moves with the load of other programs on the machine; the wall-clock time
+included, and it moves far less with the load of other programs (some: they share caches and
+cores' siblings; same step, two loaded runs: 0.88x then 0.95x); the wall-clock time
 of a shared machine also holds the time the process waited for a core (on a loaded 2-core machine
 the wall-clock ratio of the same full-RRDBNet Real-ESRNet step was 1.15x in one run, 0.74x in the next).
 
