@@ -1,10 +1,18 @@
 """Benchmark: one training step of Real-ESRNet / Real-ESRGAN, the plugin against the official realesrgan 0.3.0.
 
 Runs each of ``--configs`` (model/net/batch/gt_size/crop; the default is the README's rows) and
-reports two figures per side, median over ``--iters`` timed steps after ``--warmup``:
+reports two figures per side (each as wall-clock and as CPU time), median over ``--iters`` timed
+steps after ``--warmup``:
 
 * ``optimize``: ``model.optimize_parameters(it)`` alone (forward, losses, backward, Adam, EMA);
 * ``iteration``: ``model.feed_data(batch)`` + ``optimize_parameters`` (synthesis, crop, pool, USM, step).
+
+Each figure is taken twice: wall-clock time, and the CPU time of the side's process (user + system,
+``time.process_time``). Both sides run one thread, so the CPU time is the work done, page faults
+included, and it moves far less with the load of other programs (some: they share caches and
+cores' siblings; same step, two loaded runs: 0.88x then 0.95x); the wall-clock time
+of a shared machine also holds the time the process waited for a core (on a loaded 2-core machine
+the wall-clock ratio of the same full-RRDBNet Real-ESRNet step was 1.15x in one run, 0.74x in the next).
 
 The batch is what the dataset hands over: ``--batch`` photos (scikit-image, offline) cropped/padded to
 ``--crop-pad-size`` (the official dataset's 400), with the official per-sample CPU kernels for the
@@ -28,7 +36,9 @@ the ``.view`` of a non-contiguous tensor in its ``filter2D`` made contiguous, to
 
 Writes ``docs/bench/train_step-<cpu>.json`` (bench/common.py) and prints it as the last line: per
 configuration the iteration-time ratio ``speedup_vs_official`` and ``optimize_speedup_vs_official``
-(optimize_parameters alone); the top-level ``speedup_vs_official`` is the first configuration's.
+(optimize_parameters alone), and the same in CPU time (``cpu_time_speedup_vs_official``,
+``optimize_cpu_time_speedup_vs_official``); the top-level ``speedup_vs_official`` is the first
+configuration's.
 """
 
 from __future__ import annotations
@@ -249,15 +259,21 @@ def worker(args) -> None:
                 data.update(official_kernels(args.batch))
             reset_peak_memory(args.device)  # synchronises on CUDA
             sync()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             model.feed_data(data)
             sync()
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), time.process_time()
             model.optimize_parameters(it)
             sync()
-            t2 = time.perf_counter()
-            step = {'feed_data_s': t1 - t0, 'optimize_s': t2 - t1, 'peak_mem_mib': peak_memory_mib(args.device)}
-            print(json.dumps(step), flush=True)
+            t2, c2 = time.perf_counter(), time.process_time()
+            times = {
+                'feed_data_s': t1 - t0,
+                'optimize_s': t2 - t1,
+                'feed_data_cpu_s': c1 - c0,
+                'optimize_cpu_s': c2 - c1,
+                'peak_mem_mib': peak_memory_mib(args.device),
+            }
+            print(json.dumps(times), flush=True)
             if it == 1:
                 fill_pool(model, args.impl)
 
@@ -293,16 +309,15 @@ class Side:
         self.proc.stdin.close()
         self.proc.wait()
         timed = self.times[warmup:]
-        feed = [t['feed_data_s'] for t in timed]
-        optimize = [t['optimize_s'] for t in timed]
         peaks = [t['peak_mem_mib'] for t in timed if t.get('peak_mem_mib') is not None]
-        return {
-            'peak_mem_mib': max(peaks) if peaks else None,
-            'impl': self.impl,
-            'feed_data_s': statistics.median(feed),
-            'optimize_s': statistics.median(optimize),
-            'iteration_s': statistics.median(f + o for f, o in zip(feed, optimize)),
-        }
+        summary = {'impl': self.impl, 'peak_mem_mib': max(peaks) if peaks else None}
+        for suffix in ('_s', '_cpu_s'):
+            feed = [t['feed_data' + suffix] for t in timed]
+            optimize = [t['optimize' + suffix] for t in timed]
+            summary['feed_data' + suffix] = statistics.median(feed)
+            summary['optimize' + suffix] = statistics.median(optimize)
+            summary['iteration' + suffix] = statistics.median(f + o for f, o in zip(feed, optimize))
+        return summary
 
 
 DEFAULT_CONFIGS = ['realesrnet/tiny/4/256/400', 'realesrnet/full/2/64/128', 'realesrgan/full/2/64/128']
@@ -323,7 +338,9 @@ def run_config(config: str, args) -> dict:
     for side in (official, ours):
         print(
             f'{side["impl"]:>8}: feed_data {side["feed_data_s"] * 1e3:8.1f} ms  optimize_parameters '
-            f'{side["optimize_s"] * 1e3:8.1f} ms  iteration {side["iteration_s"] * 1e3:8.1f} ms',
+            f'{side["optimize_s"] * 1e3:8.1f} ms  iteration {side["iteration_s"] * 1e3:8.1f} ms  (CPU time: '
+            f'{side["feed_data_cpu_s"] * 1e3:.1f} / {side["optimize_cpu_s"] * 1e3:.1f} / '
+            f'{side["iteration_cpu_s"] * 1e3:.1f} ms)',
             file=sys.stderr,
         )
     return {
@@ -336,11 +353,14 @@ def run_config(config: str, args) -> dict:
         'ours': ours,
         'speedup_vs_official': round(official['iteration_s'] / ours['iteration_s'], 3),
         'optimize_speedup_vs_official': round(official['optimize_s'] / ours['optimize_s'], 3),
+        'cpu_time_speedup_vs_official': round(official['iteration_cpu_s'] / ours['iteration_cpu_s'], 3),
+        'optimize_cpu_time_speedup_vs_official': round(official['optimize_cpu_s'] / ours['optimize_cpu_s'], 3),
     }
 
 
 def table_rows(runs: dict, threads: int) -> list[dict]:
-    """Two README rows per configuration: the whole iteration and optimize_parameters alone."""
+    """Four README rows per configuration: the whole iteration and optimize_parameters alone, each in
+    wall-clock and in CPU time."""
     rows = []
     for run in runs.values():
         name = {'realesrnet': 'Real-ESRNet', 'realesrgan': 'Real-ESRGAN'}[run['model']]
@@ -351,6 +371,12 @@ def table_rows(runs: dict, threads: int) -> list[dict]:
         for part, key, ratio in (
             ('iteration (feed_data + optimize_parameters)', 'iteration_s', 'speedup_vs_official'),
             ('optimize_parameters', 'optimize_s', 'optimize_speedup_vs_official'),
+            (
+                'iteration (feed_data + optimize_parameters), CPU time',
+                'iteration_cpu_s',
+                'cpu_time_speedup_vs_official',
+            ),
+            ('optimize_parameters, CPU time', 'optimize_cpu_s', 'optimize_cpu_time_speedup_vs_official'),
         ):
             rows.append({
                 'what': f'{name} {part}, {setting}',

@@ -50,6 +50,7 @@ class RealESRGANModel(RealESRNetModel):
         self.setup_schedulers()
         self.setup_amp()
         self.setup_memory_format()
+        self.setup_host_memory()
         self.setup_synthesis(sharpen_gt=False, keep_gt_usm=True)
 
     def setup_optimizers(self) -> None:

@@ -42,6 +42,7 @@ class RealESRNetModel(TrainingRuntimeMixin, SRModel):
         self.setup_schedulers()
         self.setup_amp()
         self.setup_memory_format()
+        self.setup_host_memory()
         self.setup_synthesis(sharpen_gt=self.opt.get('gt_usm', False) is True, keep_gt_usm=False)
 
     def setup_ema(self, train_opt) -> None:
