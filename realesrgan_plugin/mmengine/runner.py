@@ -136,6 +136,7 @@ class RealESRGANRunner(Runner):
     def dump_config(self) -> None:
         with naming_disk_errors(config_dump_target(self.work_dir, self.cfg.filename, self.timestamp)):
             super().dump_config()
+
     def train(self) -> torch.nn.Module:
         """MMEngine's training; on CPU the buffers a step frees stay in the process for the next
         step (``core.host_memory``: no page faults per step)."""
