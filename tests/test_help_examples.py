@@ -8,10 +8,11 @@ files, ``options/`` and ``tools/`` themselves. The weights cache (``REALESRGAN_P
 holds a tiny network under the file name of each official model the examples name, stamped the
 way the cache stamps a verified download, so the real zoo lookup runs offline and fast.
 
-Each example runs in this process with its own argv and working folder, as its program would:
-``realesrgan-*`` calls the console script's entry point (from ``setup.py``) with the example's
-arguments, ``python tools/x.py ...`` runs the script as ``__main__`` with that ``sys.argv`` (a
-fresh interpreter per example spent most of its time importing torch again: 12 minutes in all).
+``python tools/x.py ...`` runs in a fresh interpreter, as written (the prep tools fork worker
+pools, which can hang in a process that has run other tests' threads). ``realesrgan-*`` calls
+the console script's entry point (from ``setup.py``) in this process, with the example's
+arguments and working folder (a fresh interpreter per example spent most of the test's time
+importing torch again: 12 minutes in all).
 Training examples (``realesrgan-train``, ``realesrgan-train-mm``, ``torchrun ... -m
 realesrgan_plugin.train``) are NOT run to the end: even the demo sets take minutes on a CPU.
 They go through their command's start-up only: the flags are parsed by the command's parser
@@ -23,10 +24,12 @@ resolved.
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import runpy
 import shlex
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -98,22 +101,27 @@ def run_program(tokens: list[str], monkeypatch: pytest.MonkeyPatch) -> int:
         module, function = CONSOLE_SCRIPTS[prog].split(':')
         return getattr(importlib.import_module(module), function)(args)
     if prog == 'python':
-        monkeypatch.setattr(sys, 'argv', args)
-        try:
-            runpy.run_path(args[0], run_name='__main__')
-        except SystemExit as done:
-            return done.code if isinstance(done.code, int) else int(done.code is not None)
-        return 0
+        env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(REPO), os.environ.get('PYTHONPATH', '')])}
+        done = subprocess.run([sys.executable, *args], env={**env, 'OMP_NUM_THREADS': '1'}, capture_output=True)
+        sys.stdout.write(done.stdout.decode(errors='replace'))
+        sys.stderr.write(done.stderr.decode(errors='replace'))
+        return done.returncode
     raise AssertionError(f'an example starts with {prog!r}, which this test does not know how to run')
 
 
 def help_text(cli: str, capsys, monkeypatch: pytest.MonkeyPatch) -> str:
-    """What ``<cli> --help`` prints (a console script, or ``python tools/<cli>``)."""
-    tokens = [cli, '--help'] if cli in CONSOLE_SCRIPTS else ['python', f'tools/{cli}', '--help']
+    """What ``<cli> --help`` prints: a console script's entry point, or ``tools/<cli>`` run as
+    ``__main__`` (in this process: printing a help forks nothing)."""
     capsys.readouterr()
     with monkeypatch.context() as m:
         m.chdir(REPO)
-        assert run_program(tokens, m) == 0
+        if cli in CONSOLE_SCRIPTS:
+            assert run_program([cli, '--help'], m) == 0
+        else:
+            m.setattr(sys, 'argv', [f'tools/{cli}', '--help'])
+            with pytest.raises(SystemExit) as done:
+                runpy.run_path(f'tools/{cli}', run_name='__main__')
+            assert done.value.code in (0, None)
     return capsys.readouterr().out
 
 
