@@ -49,7 +49,7 @@ setup(
             'realesrgan-video=realesrgan_plugin.inference.video:main',
             'realesrgan-infer=realesrgan_plugin.inference.cli:main',
             'realesrgan-train-mm=realesrgan_plugin.train_mm:main',
-            'realesrgan-convert-mm=realesrgan_plugin.mmengine.checkpoint:main',
+            'realesrgan-convert-mm=realesrgan_plugin.convert_mm:main',
         ],
     },
     classifiers=[

@@ -2,8 +2,9 @@
 
 Each run is a fresh interpreter (``python -m realesrgan_plugin.inference.cli --help``, what the
 console script does), so the figure includes every import done before the help is printed. The
-median of ``--runs`` runs is reported; the modules a ``--help`` must not load (torch, basicsr,
-mmengine, torchvision) are checked in one extra run.
+median of ``--runs`` runs is reported for each command (infer, video, train, train-mm, convert-mm);
+the modules a ``--help`` must not load (torch, basicsr, mmengine, torchvision) are checked in one
+extra run of each.
 
     python bench/bench_cli_startup.py [--runs 5]
 
@@ -32,7 +33,12 @@ REPO = Path(__file__).resolve().parents[1]
 TOOLS = {
     'realesrgan-infer --help': ['-m', 'realesrgan_plugin.inference.cli', '--help'],
     'realesrgan-video --help': ['-m', 'realesrgan_plugin.inference.video', '--help'],
+    'realesrgan-train --help': ['-m', 'realesrgan_plugin.train', '--help'],
+    'realesrgan-train-mm --help': ['-m', 'realesrgan_plugin.train_mm', '--help'],
+    'realesrgan-convert-mm --help': ['-m', 'realesrgan_plugin.convert_mm', '--help'],
 }
+# Tools with no official counterpart: one README row each.
+UNPAIRED = [name for name in TOOLS if name != 'realesrgan-infer --help']
 # The official inference_realesrgan.py's imports, all done before its argparse answers --help.
 OFFICIAL_SCRIPT_IMPORTS = (
     'import sys, importlib\n'
@@ -47,8 +53,8 @@ OFFICIAL_SCRIPT_IMPORTS = (
 HEAVY = ('torch', 'torchvision', 'basicsr', 'mmengine')
 PROBE = (
     'import runpy, sys, json\n'
-    'sys.argv = ["realesrgan-infer", "--help"]\n'
-    'try:\n    runpy.run_module("realesrgan_plugin.inference.cli", run_name="__main__")\n'
+    'sys.argv = ["tool", "--help"]\n'
+    'try:\n    runpy.run_module({module!r}, run_name="__main__")\n'
     'except SystemExit:\n    pass\n'
     f'print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]), file=sys.stderr)\n'
 )
@@ -67,8 +73,10 @@ def time_command(args: list[str], runs: int) -> list[float]:
     return times
 
 
-def heavy_modules_loaded() -> list[str]:
-    out = subprocess.run([sys.executable, '-c', PROBE], env=_env(), check=True, capture_output=True, text=True)
+def heavy_modules_loaded(module: str) -> list[str]:
+    """The modules of HEAVY that ``python -m <module> --help`` imported (should be none)."""
+    code = PROBE.format(module=module)
+    out = subprocess.run([sys.executable, '-c', code], env=_env(), check=True, capture_output=True, text=True)
     return json.loads(out.stderr.strip().splitlines()[-1])
 
 
@@ -93,19 +101,22 @@ def main() -> None:
             'ours': f'{ours:.2f} s',
             'ratio': ratio(official, ours),
         },
-        {
-            'what': '`realesrgan-video --help` start-up (no official counterpart)',
-            'official': '-',
-            'ours': f'{medians["realesrgan-video --help"]:.2f} s',
-            'ratio': '-',
-        },
+        *(
+            {
+                'what': f'`{name}` start-up (no official counterpart)',
+                'official': '-',
+                'ours': f'{medians[name]:.2f} s',
+                'ratio': '-',
+            }
+            for name in UNPAIRED
+        ),
     ]
     result = {
         'infer_help_median_s': ours,
         'official_help_median_s': official,
         'speedup_vs_official': round(official / ours, 2),
         'runs_s': {name: [round(t, 3) for t in times] for name, times in results.items()},
-        'heavy_modules_loaded_by_help': heavy_modules_loaded(),
+        'heavy_modules_loaded_by_help': {name: heavy_modules_loaded(argv[1]) for name, argv in TOOLS.items()},
         'rows': rows,
     }
     write_result('cli_startup', result, started)

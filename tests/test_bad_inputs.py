@@ -8,18 +8,22 @@ a real process and send it a real signal.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import http.server
 import os
+import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 from realesrgan_plugin.archs.srvgg_arch import SRVGGNetCompact
 from realesrgan_plugin.archs.unet_discriminator_arch import UNetDiscriminatorSN
 from realesrgan_plugin.core.img_io import read_image, write_image
-from realesrgan_plugin.inference import cli
+from realesrgan_plugin.inference import cli, zoo
 
 import numpy as np
 import pytest
@@ -147,6 +151,63 @@ def test_missing_official_weights_offline_is_one_line(work, capsys):
     line = one_error_line(err)
     assert 'weights not available' in line and '-n RealESRNet_x4plus' in line and 'RealESRNet_x4plus.pth' in line
     assert not (work / 'results').exists()
+
+
+class ReleaseServer(http.server.BaseHTTPRequestHandler):
+    """A loopback stand-in for the release host that fails the way the real one can: ``/404/``
+    answers 404, ``/close/`` drops the connection without a response, ``/wrong/`` serves bytes
+    that are not the release file (their sha256 differs)."""
+
+    def do_GET(self):  # noqa: N802 (the stdlib's name)
+        if self.path.startswith('/404/'):
+            self.send_error(404)
+        elif self.path.startswith('/wrong/'):
+            body = b'not the release file ' * 4096
+            self.send_response(200)
+            self.send_header('Content-Length', str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        # '/close/': no response at all; the server closes the connection
+
+    def log_message(self, *args):  # keep the test output quiet
+        pass
+
+
+@pytest.fixture()
+def release_server():
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), ReleaseServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f'http://127.0.0.1:{server.server_address[1]}'
+    server.shutdown()
+    server.server_close()
+
+
+DOWNLOAD_FAILURES = [('404', 'HTTP Error 404'), ('close', 'Remote end closed connection'), ('wrong', 'hash')]
+
+
+@pytest.mark.parametrize(('how', 'why'), DOWNLOAD_FAILURES, ids=[c[0] for c in DOWNLOAD_FAILURES])
+def test_failed_download_is_one_line_and_leaves_no_partial_file(work, capsys, monkeypatch, release_server, how, why):
+    """Weights not cached and the download fails (the release URL points at a loopback server):
+    one line naming the URL, the cache file and the fixes; nothing is left in the cache."""
+    name = 'RealESRNet_x4plus'  # no packaged ncnn copy to fall back on
+    url = f'{release_server}/{how}/{zoo.ZOO[name].filename}'
+    monkeypatch.setitem(zoo.ZOO, name, dataclasses.replace(zoo.ZOO[name], url=url))
+    cache = Path(os.environ['REALESRGAN_PLUGIN_CACHE'])
+    cached_before = {p for p in cache.rglob('*') if 'kernels' not in p.parts}
+    got, _, err = run_infer(capsys, '-i', 'in', '-n', name)
+    assert got == 1
+    line = one_error_line(_without_progress_bars(err))
+    assert line.startswith(f'error: weights not available (-n {name}): Cannot download {url} into {cache}'), line
+    assert why in line and f'save it by hand as {cache / zoo.ZOO[name].filename}' in line
+    assert '--offline' in line and '--model_path' in line
+    assert {p for p in cache.rglob('*') if 'kernels' not in p.parts} == cached_before  # no partial file
+    assert not (work / 'results').exists()
+
+
+def _without_progress_bars(err: str) -> str:
+    """stderr less the download's progress bar (torch.hub's tqdm lines)."""
+    return '\n'.join(ln for ln in err.replace('\r', '\n').splitlines() if '%|' not in ln)
 
 
 def test_missing_face_weights_is_one_line(work, capsys):
@@ -384,6 +445,66 @@ def test_training_interrupt_names_the_last_checkpoint_and_the_resume_command(tra
     errors = [ln for ln in err.splitlines() if ln.startswith('error: ')]
     assert len(errors) == 1 and 'last checkpoint: iter' in errors[0], err[-3000:]
     assert f'realesrgan-train -opt {opt_file} --root_path {train_dir} --auto_resume' in errors[0]
+
+
+def test_mmengine_training_interrupt_names_the_last_checkpoint_and_the_resume_command(train_dir):
+    """realesrgan-train-mm, as the BasicSR entry: Ctrl-C -> exit 130, one line with the newest
+    checkpoint and a resume command repeating the run's own arguments (its --work-dir included)."""
+    from test_mmengine import tiny_options
+
+    for name, size in (('gt', 32), ('lq', 8)):
+        write_image(train_dir / 'val' / name / 'v.png', np.ascontiguousarray(cv2_area_resize(train_dir, size)))
+    work_dir = train_dir / 'mm work'  # a space: the resume command must quote it
+    options = [*tiny_options(train_dir, 100000, 'longrun'), 'model.perceptual_loss=None']
+    config = str(REPO / 'options' / 'mmengine' / 'realesrnet_x4_demo.py')
+    argv = [config, '--work-dir', str(work_dir), '--cfg-options', *options]
+    env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(REPO), os.environ.get('PYTHONPATH', '')])}
+    env['OMP_NUM_THREADS'] = '1'
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'realesrgan_plugin.train_mm', *argv],
+        cwd=train_dir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while not (work_dir / 'iter_2.pth').is_file() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(0.5)  # the checkpoint hook names it in last_checkpoint just after writing it
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert 'Traceback' not in err
+    errors = [ln for ln in err.splitlines() if ln.startswith('error: ')]
+    assert len(errors) == 1, err[-3000:]
+    latest = (work_dir / 'last_checkpoint').read_text().strip()
+    assert errors[0].startswith(f'error: interrupted (Ctrl-C): last checkpoint: {latest}; resume with: ')
+    resume = shlex.split(errors[0].split('; resume with: ', 1)[1])
+    assert resume == ['realesrgan-train-mm', *argv, '--resume']
+
+
+def test_an_interrupt_mmengine_turned_into_another_error_is_still_an_interrupt():
+    """MMEngine's Config.pretty_text (run at every checkpoint) re-raises a Ctrl-C as a SyntaxError."""
+    from realesrgan_plugin.core.cli_errors import Terminated
+    from realesrgan_plugin.mmengine.train import interrupt_behind
+
+    for stop in (KeyboardInterrupt(), Terminated('signal 15')):
+        try:
+            try:
+                raise stop
+            except BaseException:  # what mmengine.config.Config.pretty_text does
+                raise SyntaxError('Failed to format the config file') from None
+        except SyntaxError as err:
+            assert interrupt_behind(err) is stop
+    assert interrupt_behind(ValueError('plain')) is None
+
+
+def cv2_area_resize(train_dir: Path, size: int) -> np.ndarray:
+    """A validation image of ``size`` px from the first training photo (area-downscaled)."""
+    import cv2
+
+    return cv2.resize(read_image(train_dir / 'gt' / '0.png'), (size, size), interpolation=cv2.INTER_AREA)
 
 
 # ---------------------------------------------------------------- realesrgan-video

@@ -29,6 +29,7 @@ LAYERS = {
     'mmengine': 4,
     'registry': 4,
     'train_mm': 4,
+    'convert_mm': 4,
     'demo': 5,
 }
 LAYER_NAMES = {1: 'core', 2: 'archs/inference', 3: 'BasicSR adapter', 4: 'MMEngine adapter', 5: 'demo app'}

@@ -246,6 +246,14 @@ def test_pairs_are_matched_by_name_and_unmatched_files_reported(tmp_path, astron
     assert any('is not 4 x the LQ size' in r for _, r in report.failed)
 
 
+def test_pair_key_strips_a_div2k_scale_at_the_end_or_before_a_sub_image_index():
+    from realesrgan_plugin.prep.meta_info import pair_key
+
+    assert pair_key('lq/0001x4.png', True) == 'lq/0001'
+    assert pair_key('lq/0001x4_s001.png', True) == 'lq/0001_s001'  # cropped from 0001x4.png
+    assert pair_key('lq/0001x4_s001.png', False) == 'lq/0001x4_s001'
+
+
 # ---------------------------------------------------------------- multiscale
 
 

@@ -1,6 +1,8 @@
 """Convert Real-ESRGAN weights between BasicSR, MMEngine and mmagic layouts (see ``--help``)."""
 
-from realesrgan_plugin.mmengine.checkpoint import main
+import sys
+
+from realesrgan_plugin.convert_mm import main
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -1,8 +1,4 @@
-"""Convert an ncnn Real-ESRGAN model (.param + .bin) to an official PyTorch ``.pth`` (or ``.safetensors``).
-
-Example: ``python tools/convert_ncnn.py REALESRGAN_X4PLUS_UP4X.param RealESRGAN_x4plus.pth``
-or ``python tools/convert_ncnn.py --packaged RealESRGAN_x4plus out.pth`` (needs the weights extra).
-"""
+"""Convert an ncnn Real-ESRGAN model (.param + .bin) to an official PyTorch ``.pth`` (or ``.safetensors``)."""
 
 import sys
 
@@ -11,9 +7,14 @@ from realesrgan_plugin.core.cli_errors import CliArgumentParser, run_cli
 from realesrgan_plugin.inference.ncnn import PACKAGED_NCNN_MODELS, convert_ncnn, packaged_param_path
 from realesrgan_plugin.inference.weights import detect_arch
 
+EXAMPLES = (
+    'python tools/convert_ncnn.py REALESRGAN_ANIMAVIDEOV3_UP4X.param realesr-animevideov3.pth',
+    'python tools/convert_ncnn.py --packaged RealESRGAN_x4plus RealESRGAN_x4plus.safetensors  # the weights extra',
+)
+
 
 def main(argv=None) -> int:
-    p = CliArgumentParser(description=__doc__.splitlines()[0])
+    p = CliArgumentParser(description=__doc__, examples=EXAMPLES)
     p.add_argument('param', nargs='?', help='ncnn .param file (the .bin next to it is read)')
     p.add_argument('output', help='output .pth (saved as {"params_ema": ...}) or .safetensors')
     p.add_argument('--bin', default=None, help='.bin file if not next to the .param')

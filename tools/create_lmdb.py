@@ -2,9 +2,6 @@
 
 Keys are the relative paths without their last extension; meta_info.txt lines read
 "relpath (h,w,c) level". Resumable; --verify decodes every entry and compares it with its source.
-
-Example (GT and LQ of a paired set, one LMDB each):
-    python tools/create_lmdb.py --input datasets/DIV2K/HR_sub --output datasets/DIV2K/HR_sub.lmdb --verify
 """
 
 from __future__ import annotations
@@ -16,9 +13,14 @@ from realesrgan_plugin.core.cli_errors import CliArgumentParser
 from realesrgan_plugin.prep.batch import default_workers, run_job
 from realesrgan_plugin.prep.lmdb_writer import create_lmdb
 
+EXAMPLES = (  # GT and LQ of a paired set, one LMDB each
+    'python tools/create_lmdb.py --input datasets/DIV2K/HR_sub --output datasets/DIV2K/HR_sub.lmdb --verify',
+    'python tools/create_lmdb.py --input datasets/DIV2K/LR_X4_sub --output datasets/DIV2K/LR_X4_sub.lmdb --verify',
+)
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = CliArgumentParser(description=__doc__)
+    parser = CliArgumentParser(description=__doc__, examples=EXAMPLES)
     parser.add_argument('--input', required=True, help='image folder (root of the meta-info paths)')
     parser.add_argument('--output', required=True, help='LMDB folder to create, ending in .lmdb')
     parser.add_argument('--meta_info', help='take the image list from this meta-info file (paths relative to --input)')

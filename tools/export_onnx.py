@@ -1,8 +1,4 @@
-"""Export a Real-ESRGAN generator (.pth / .safetensors) to ONNX.
-
-    python tools/export_onnx.py -i RealESRGAN_x4plus.pth -o RealESRGAN_x4plus.onnx [--fp16]
-    python tools/export_onnx.py -i RealESRGAN_x4plus -o x4plus.onnx      # a model zoo name
-        [--params-key auto|params_ema|params] [--opset 17] [--static-batch] [--no-verify]
+"""Export a Real-ESRGAN generator (.pth / .safetensors / a model zoo name) to ONNX.
 
 Batch, height and width are dynamic. ``--params-key auto`` (default) takes the EMA weights
 when the file has them, as inference does; unlike the official script's inverted ``--params``
@@ -18,9 +14,14 @@ import sys
 from realesrgan_plugin.core.cli_errors import CliArgumentParser, run_cli
 from realesrgan_plugin.inference.onnx_export import DEFAULT_OPSET, PARAMS_KEYS, export_pth_to_onnx
 
+EXAMPLES = (
+    'python tools/export_onnx.py -i RealESRGAN_x4plus.pth -o RealESRGAN_x4plus.onnx',
+    'python tools/export_onnx.py -i RealESRGAN_x4plus -o x4plus.onnx --opset 17 --static-batch  # a model zoo name',
+)
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = CliArgumentParser(description=__doc__)
+    parser = CliArgumentParser(description=__doc__, examples=EXAMPLES)
     parser.add_argument(
         '-i',
         '--input',

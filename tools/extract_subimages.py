@@ -1,9 +1,4 @@
-"""Crop large images into overlapping sub-images for faster training IO (resumable).
-
-Example (DF2K multiscale GT):
-    python tools/extract_subimages.py --input datasets/DF2K/DF2K_multiscale \
-        --output datasets/DF2K/DF2K_multiscale_sub --crop_size 400 --step 200
-"""
+"""Crop large images into overlapping sub-images for faster training IO (resumable)."""
 
 from __future__ import annotations
 
@@ -14,9 +9,14 @@ from realesrgan_plugin.core.cli_errors import CliArgumentParser
 from realesrgan_plugin.prep.batch import default_workers, run_job
 from realesrgan_plugin.prep.subimages import extract_subimages
 
+EXAMPLES = (  # DF2K multiscale GT, as in the official recipe
+    'python tools/extract_subimages.py --input datasets/DF2K/DF2K_multiscale '
+    '--output datasets/DF2K/DF2K_multiscale_sub --crop_size 400 --step 200',
+)
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = CliArgumentParser(description=__doc__)
+    parser = CliArgumentParser(description=__doc__, examples=EXAMPLES)
     parser.add_argument('--input', required=True, help='folder of source images (not recursive)')
     parser.add_argument('--output', required=True, help='folder for the crops; an existing one is resumed')
     parser.add_argument('--crop_size', type=int, default=480, help='crop size in pixels (default 480)')

@@ -1,9 +1,4 @@
-"""Write a meta-info file: one image path per line, relative to a root folder.
-
-Example (DF2K + multiscale, as in the official training recipe):
-    python tools/generate_meta_info.py --input datasets/DF2K/DF2K_HR datasets/DF2K/DF2K_multiscale \
-        --root datasets/DF2K datasets/DF2K --meta_info datasets/DF2K/meta_info/meta_info_DF2Kmultiscale.txt --check
-"""
+"""Write a meta-info file: one image path per line, relative to a root folder."""
 
 from __future__ import annotations
 
@@ -14,9 +9,14 @@ from realesrgan_plugin.core.cli_errors import CliArgumentParser
 from realesrgan_plugin.prep.batch import default_workers, run_job
 from realesrgan_plugin.prep.meta_info import generate_meta_info
 
+EXAMPLES = (  # DF2K + multiscale, as in the official training recipe
+    'python tools/generate_meta_info.py --input datasets/DF2K/DF2K_HR datasets/DF2K/DF2K_multiscale '
+    '--root datasets/DF2K datasets/DF2K --meta_info datasets/DF2K/meta_info/meta_info_DF2Kmultiscale.txt --check',
+)
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = CliArgumentParser(description=__doc__)
+    parser = CliArgumentParser(description=__doc__, examples=EXAMPLES)
     parser.add_argument('--input', nargs='+', required=True, help='image folder(s)')
     parser.add_argument(
         '--root', nargs='+', help='root of each input folder for the relative paths (default: its parent)'

@@ -1,9 +1,7 @@
 """Write a paired meta-info file (``gt_path, lq_path`` per line), matching GT and LQ by name.
 
 Files are matched by their path without extension; files without a partner are reported and
-the exit code is non-zero. Example (DIV2K sub-images with "0001x4_s001.png" LQ names):
-    python tools/generate_meta_info_pairdata.py --input datasets/DIV2K/HR_sub datasets/DIV2K/LR_X4_sub \
-        --meta_info datasets/DIV2K/meta_info/pairs.txt --strip-scale-suffix --check --scale 4
+the exit code is non-zero.
 """
 
 from __future__ import annotations
@@ -15,9 +13,14 @@ from realesrgan_plugin.core.cli_errors import CliArgumentParser
 from realesrgan_plugin.prep.batch import default_workers, run_job
 from realesrgan_plugin.prep.meta_info import generate_meta_info_pairdata
 
+EXAMPLES = (  # DIV2K sub-images with "0001x4_s001.png" LQ names
+    'python tools/generate_meta_info_pairdata.py --input datasets/DIV2K/HR_sub datasets/DIV2K/LR_X4_sub '
+    '--meta_info datasets/DIV2K/meta_info/pairs.txt --strip-scale-suffix --check --scale 4',
+)
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = CliArgumentParser(description=__doc__)
+    parser = CliArgumentParser(description=__doc__, examples=EXAMPLES)
     parser.add_argument('--input', nargs=2, required=True, metavar=('GT_FOLDER', 'LQ_FOLDER'))
     parser.add_argument(
         '--root', nargs=2, metavar=('GT_ROOT', 'LQ_ROOT'), help='roots for the paths (default: parents)'
@@ -28,7 +31,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         '--strip_scale_suffix',
         dest='strip_scale_suffix',
         action='store_true',
-        help='match "0001x4" with "0001" (a trailing x2/x3/x4/x8 is ignored when matching)',
+        help='match "0001x4" with "0001" and "0001x4_s001" with "0001_s001" (a DIV2K x2/x3/x4/x8 is ignored '
+        'at the end of a name or before a sub-image index)',
     )
     parser.add_argument('--check', action='store_true', help='decode both images of every pair')
     parser.add_argument('--scale', type=int, help='with --check: require GT size == scale x LQ size')

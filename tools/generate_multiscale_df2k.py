@@ -1,8 +1,5 @@
 """Multiscale GT for DF2K (official recipe): every image at 0.75, 0.5 and 1/3 of its size and
 with its shortest edge at 400 px (Lanczos), saved as {stem}T0.png .. {stem}T3.png. Resumable.
-
-Example:
-    python tools/generate_multiscale_df2k.py --input datasets/DF2K/DF2K_HR --output datasets/DF2K/DF2K_multiscale
 """
 
 from __future__ import annotations
@@ -14,9 +11,13 @@ from realesrgan_plugin.core.cli_errors import CliArgumentParser
 from realesrgan_plugin.prep.batch import default_workers, run_job
 from realesrgan_plugin.prep.multiscale import generate_multiscale
 
+EXAMPLES = (
+    'python tools/generate_multiscale_df2k.py --input datasets/DF2K/DF2K_HR --output datasets/DF2K/DF2K_multiscale',
+)
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = CliArgumentParser(description=__doc__)
+    parser = CliArgumentParser(description=__doc__, examples=EXAMPLES)
     parser.add_argument('--input', required=True, help='folder of HR images (not recursive)')
     parser.add_argument('--output', required=True, help='output folder; an existing one is resumed')
     parser.add_argument('--n_thread', '--num_threads', type=int, default=default_workers(), help='worker processes')

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 from skimage import data
 
+EXAMPLES = ('python tools/make_demo_dataset.py',)
 PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket', 'immunohistochemistry', 'retina')
 
 
@@ -39,7 +40,7 @@ def make_demo_dataset(root: str | Path, tile: int = 128, val_size: int = 64, sca
 
 
 def main() -> None:
-    parser = CliArgumentParser(description=__doc__)
+    parser = CliArgumentParser(description=__doc__, examples=EXAMPLES)
     parser.add_argument('--root', default='datasets/demo', help='output folder (default: %(default)s)')
     args = parser.parse_args()
     print(f'wrote {make_demo_dataset(args.root)}')

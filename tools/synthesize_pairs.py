@@ -1,8 +1,4 @@
-"""Write sample Real-ESRGAN training pairs (LQ/GT PNGs + a contact sheet) for an option file or a folder.
-
-python tools/synthesize_pairs.py --gt path/to/hr_images --out pairs_preview
-python tools/synthesize_pairs.py --opt options/train_realesrgan_x4plus.yml --out pairs_preview
-"""
+"""Write sample Real-ESRGAN training pairs (LQ/GT PNGs + a contact sheet) for an option file or a folder."""
 
 from __future__ import annotations
 
@@ -11,9 +7,14 @@ import sys
 from realesrgan_plugin.basicsr.preview import preview_pairs
 from realesrgan_plugin.core.cli_errors import CliArgumentParser, run_cli
 
+EXAMPLES = (
+    'python tools/synthesize_pairs.py --gt datasets/demo/gt --out pairs_preview --gt-size 128 --count 4',
+    'python tools/synthesize_pairs.py --opt options/demo/train_realesrgan_x4_demo.yml --out pairs_preview',
+)
+
 
 def main(argv=None) -> None:
-    parser = CliArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = CliArgumentParser(description=__doc__, examples=EXAMPLES)
     parser.add_argument('--opt', help='BasicSR training option file (its datasets.train and degradation keys)')
     parser.add_argument('--gt', help='folder of HR images (instead of --opt; official x4plus settings)')
     parser.add_argument('--out', required=True, help='output folder for NNNNNN_lq.png / NNNNNN_gt.png')

@@ -178,6 +178,6 @@ def export_pth_to_onnx(
         'onnx': os.fspath(path),
         'size_bytes': path.stat().st_size,
     }
-    if verify:
-        summary['max_abs_diff'] = verify_onnx(path, net)
+    if verify:  # a fixed batch of 1 (--static-batch) is checked with one image, not two
+        summary['max_abs_diff'] = verify_onnx(path, net, batch=2 if dynamic_batch else 1)
     return summary

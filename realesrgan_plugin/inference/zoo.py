@@ -144,4 +144,5 @@ def download_entry(
     try:
         return download_file(item.url, target, item.sha256, progress)
     except DownloadError as err:
-        raise ReleaseUnavailableError(f'{item.name}: {err}{rejected}') from err
+        by_hand = f'save it by hand as {target} (then --offline or {env.OFFLINE}=1 skips the network)'
+        raise ReleaseUnavailableError(f'{item.name}: {err}{rejected}; {by_hand}') from err

@@ -29,9 +29,10 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from realesrgan_plugin.convert_mm import build_parser
 from realesrgan_plugin.core.atomic import atomic_torch_save
 from realesrgan_plugin.core.checkpoint import SAFE_CHECKPOINT_GLOBALS, safe_torch_load
-from realesrgan_plugin.core.cli_errors import CliArgumentParser, FailedError, UsageError, run_cli
+from realesrgan_plugin.core.cli_errors import FailedError, UsageError, run_cli
 
 import numpy as np
 import torch
@@ -245,21 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _convert_command(argv: list[str]) -> int:
-    parser = CliArgumentParser(
-        prog='realesrgan-convert-mm',
-        description='Convert Real-ESRGAN/Real-ESRNet weights between BasicSR, MMEngine (this plugin) and '
-        'mmagic layouts. The source layout is detected.',
-        examples=(
-            'realesrgan-convert-mm work_dirs/x4/iter_1000.pth net_g_1000.pth --to basicsr --dst-d net_d_1000.pth',
-            'realesrgan-convert-mm net_g_latest.pth mm_init.pth --to mmengine --net-d net_d_latest.pth',
-        ),
-    )
-    parser.add_argument('src', help='checkpoint to read (BasicSR net_g/net_d, MMEngine or mmagic)')
-    parser.add_argument('dst', help='file to write (generator file for --to basicsr)')
-    parser.add_argument('--to', required=True, choices=('basicsr', 'mmengine'))
-    parser.add_argument('--net-d', help='--to mmengine: a BasicSR net_d_*.pth to include as the discriminator')
-    parser.add_argument('--dst-d', help='--to basicsr: where to write the discriminator ({"params": D})')
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     for flag, path in (('src', args.src), ('--net-d', args.net_d)):
         if path is not None and not os.path.isfile(path):
             raise UsageError('checkpoint not found', f'{flag} {path}', 'give an existing .pth file')

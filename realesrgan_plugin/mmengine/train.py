@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import os.path as osp
+import shlex
 import sys
 from collections.abc import Sequence
 
@@ -116,10 +117,16 @@ def _train_command(argv: list[str]) -> int:
     with training_errors_as_one_line('the work dir'):
         cfg = build_config(args)
         try:
-            build_runner(cfg).train()
+            try:
+                build_runner(cfg).train()
+            except Exception as err:
+                stop = interrupt_behind(err)
+                if stop is None:
+                    raise
+                raise stop from err
         except KeyboardInterrupt as stop:
             terminated = isinstance(stop, Terminated)
-            print(_interrupted_message(cfg.work_dir, args.config, terminated), file=sys.stderr, flush=True)
+            print(_interrupted_message(cfg.work_dir, argv, args.config, terminated), file=sys.stderr, flush=True)
             shutdown_distributed()
             if debug:
                 raise
@@ -128,12 +135,43 @@ def _train_command(argv: list[str]) -> int:
     return 0
 
 
-def _interrupted_message(work_dir: str, config: str, terminated: bool) -> str:
+def interrupt_behind(err: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C / SIGTERM an exception was raised while handling, if any. MMEngine 0.10.7's
+    ``Config.pretty_text`` (run for every checkpoint's meta) turns any exception in its bare
+    ``except:``, a Ctrl-C included, into ``SyntaxError: Failed to format the config file``: an
+    interrupt landing there must still exit 130/143 with the resume line."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, KeyboardInterrupt):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def _interrupted_message(work_dir: str, argv: Sequence[str], config: str, terminated: bool) -> str:
+    """One line: the last checkpoint and the command that continues from it (the same arguments,
+    ``--work-dir`` and ``--cfg-options`` included, so the resumed run finds that checkpoint)."""
     how = 'terminated (SIGTERM)' if terminated else 'interrupted (Ctrl-C)'
     latest = find_latest_checkpoint(work_dir) if osp.isdir(work_dir) else None
     if latest is None:
         return f'error: {how}: no checkpoint was saved yet; rerun the same command to start again'
-    return f'error: {how}: last checkpoint: {latest}; resume with: realesrgan-train-mm {config} --resume'
+    resume = shlex.join(['realesrgan-train-mm', *_without_resume(argv, config), '--resume'])
+    return f'error: {how}: last checkpoint: {latest}; resume with: {resume}'
+
+
+def _without_resume(argv: Sequence[str], config: str) -> list[str]:
+    """``argv`` less any ``--resume [VALUE]`` (and ``--debug``): the resume command adds its own."""
+    out, args = [], list(argv)
+    while args:
+        arg = args.pop(0)
+        if arg in ('--resume', '--debug'):
+            if arg == '--resume' and args and not args[0].startswith('-') and args[0] != config:
+                args.pop(0)
+            continue
+        if not arg.startswith('--resume='):
+            out.append(arg)
+    return out
 
 
 if __name__ == '__main__':

@@ -8,6 +8,7 @@ report (printed at the end) turns into a non-zero exit code for the command line
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -106,11 +107,19 @@ def run_pool(
                 yield func(item)
                 bar.update(1)
             return
-        with Pool(min(n_thread, total)) as pool:
+        with Pool(min(n_thread, total), initializer=_worker_signals) as pool:
             mapper = pool.imap if ordered else pool.imap_unordered
             for result in mapper(func, items, chunksize=chunksize):
                 yield result
                 bar.update(1)
+
+
+def _worker_signals() -> None:
+    """In a pool worker: die quietly on SIGTERM and leave Ctrl-C to the parent. A forked worker
+    inherits ``run_cli``'s SIGTERM handler, and the pool ends its workers with SIGTERM: each one
+    printed a ``Terminated`` traceback at the end of every successful job."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run_job(job: Callable[[], BatchReport]) -> int:

@@ -18,7 +18,8 @@ from realesrgan_plugin.core.img_io import ImageReadError, read_image
 from realesrgan_plugin.prep.batch import BatchReport, list_images, run_pool
 
 PAIR_SEPARATOR = ', '
-_SCALE_SUFFIX = re.compile(r'x(2|3|4|8)$')
+# A DIV2K scale suffix at the end of a name, or before the ``_sNNN`` index extract_subimages adds.
+_SCALE_SUFFIX = re.compile(r'x(2|3|4|8)(?=(_s\d{3,})?$)')
 
 
 def _shape_or_error(path: str) -> tuple[str, tuple[int, ...] | None, str | None]:
@@ -76,7 +77,8 @@ def generate_meta_info(
 
 def pair_key(relpath: str, strip_scale_suffix: bool = False) -> str:
     """Name a GT and an LQ file are matched by: the relative path without its last extension
-    (``a.b.png`` -> ``a.b``), optionally without a DIV2K scale suffix (``0001x4`` -> ``0001``)."""
+    (``a.b.png`` -> ``a.b``), optionally without a DIV2K scale suffix (``0001x4`` -> ``0001``, and
+    ``0001x4_s001`` -> ``0001_s001`` for sub-images cropped without ``--strip-scale-suffix``)."""
     stem = os.path.splitext(relpath.replace(os.sep, '/'))[0]
     return _SCALE_SUFFIX.sub('', stem) if strip_scale_suffix else stem
 
