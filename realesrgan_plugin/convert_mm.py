@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from realesrgan_plugin.core.cli_errors import CliArgumentParser
+from realesrgan_plugin.core.cli_errors import CliArgumentParser, help_or_entry
 
 EXAMPLES = (
     'realesrgan-convert-mm work_dirs/x4/iter_1000.pth net_g_1000.pth --to basicsr --dst-d net_d_1000.pth',
@@ -35,13 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if '-h' in args or '--help' in args:
-        build_parser().print_help()
-        return 0
-    from realesrgan_plugin.mmengine.checkpoint import main as convert_main
-
-    return convert_main(args)
+    return help_or_entry(argv, build_parser, 'realesrgan_plugin.mmengine.checkpoint:main')
 
 
 if __name__ == '__main__':

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from realesrgan_plugin.core.cli_errors import CliArgumentParser
+from realesrgan_plugin.core.cli_errors import CliArgumentParser, help_or_entry
 
 EXAMPLES = (
     'realesrgan-train -opt options/demo/train_realesrnet_x4_demo.yml',
@@ -39,13 +39,7 @@ def help_parser() -> CliArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if '-h' in args or '--help' in args:
-        help_parser().print_help()
-        return 0
-    from realesrgan_plugin.basicsr.train import main as train_main
-
-    return train_main(args)
+    return help_or_entry(argv, help_parser, 'realesrgan_plugin.basicsr.train:main')
 
 
 if __name__ == '__main__':

@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from realesrgan_plugin.core.cli_errors import CliArgumentParser
+from realesrgan_plugin.core.cli_errors import CliArgumentParser, help_or_entry
 
 EXAMPLES = (
     'realesrgan-train-mm options/mmengine/realesrnet_x4_demo.py',
@@ -50,13 +50,7 @@ def build_parser(cfg_options_action: type[argparse.Action] | None = None) -> arg
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if '-h' in args or '--help' in args:
-        build_parser().print_help()
-        return 0
-    from realesrgan_plugin.mmengine.train import main as train_main
-
-    return train_main(args)
+    return help_or_entry(argv, build_parser, 'realesrgan_plugin.mmengine.train:main')
 
 
 if __name__ == '__main__':
