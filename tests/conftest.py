@@ -7,8 +7,12 @@ network connection other than loopback fails the test. Subprocesses inherit the 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 
 import realesrgan_plugin.basicsr  # noqa: F401  (compat + BasicSR registration before basicsr)
 from realesrgan_plugin.inference import zoo
@@ -100,3 +104,21 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if 'gpu' in item.keywords:
             item.add_marker(skip)
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(mount_point: Path, size: str = '2m', read_only: bool = False) -> Iterator[Path]:
+    """A real size-limited tmpfs at ``mount_point`` (created), for full-disk and read-only faults;
+    the test is skipped, saying why, where mounting is refused (it needs root: CI and here are)."""
+    mount_point.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(
+        ['mount', '-t', 'tmpfs', '-o', f'size={size}', 'tmpfs', str(mount_point)], capture_output=True, text=True
+    )
+    if proc.returncode:
+        pytest.skip(f'cannot mount a size-limited tmpfs here ({proc.stderr.strip() or proc.returncode}): needs root')
+    try:
+        if read_only:
+            subprocess.run(['mount', '-o', 'remount,ro', str(mount_point)], check=True)
+        yield mount_point
+    finally:
+        subprocess.run(['umount', '-l', str(mount_point)], check=False)

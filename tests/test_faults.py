@@ -29,6 +29,7 @@ from realesrgan_plugin.core.checkpoint import (
 
 import pytest
 import torch
+from conftest import mounted_tmpfs
 from test_train import _env, assert_same_weights, data_root, demo_options, write_options  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
@@ -210,18 +211,9 @@ def test_mmengine_resume_skips_a_damaged_newest_checkpoint(mm_uninterrupted, dat
 
 @pytest.fixture
 def small_fs(tmp_path):
-    """A real 2 MiB tmpfs (we are root in CI and here); skipped, saying why, where mounting is refused."""
-    mount_point = tmp_path / 'small_fs'
-    mount_point.mkdir()
-    proc = subprocess.run(
-        ['mount', '-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', str(mount_point)], capture_output=True, text=True
-    )
-    if proc.returncode:
-        pytest.skip(f'cannot mount a size-limited tmpfs here ({proc.stderr.strip() or proc.returncode}): needs root')
-    try:
+    """A real 2 MiB tmpfs."""
+    with mounted_tmpfs(tmp_path / 'small_fs') as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(['umount', '-l', str(mount_point)], check=False)
 
 
 def fill_leaving(folder: Path, free_bytes: int) -> Path:
@@ -545,17 +537,9 @@ def test_no_compiler_falls_back_with_a_warning(fresh_kernel_cache, monkeypatch, 
 
 @pytest.fixture
 def read_only_cache(tmp_path):
-    """A cache folder on a read-only filesystem (a tmpfs remounted ro); skipped where we cannot mount."""
-    folder = tmp_path / 'ro_cache'
-    folder.mkdir()
-    mount = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', str(folder)], capture_output=True)
-    if mount.returncode:
-        pytest.skip('cannot mount a tmpfs here (needs root) to make a truly read-only cache')
-    try:
-        subprocess.run(['mount', '-o', 'remount,ro', str(folder)], check=True)
+    """A cache folder on a read-only filesystem (a tmpfs remounted ro)."""
+    with mounted_tmpfs(tmp_path / 'ro_cache', size='1m', read_only=True) as folder:
         yield folder
-    finally:
-        subprocess.run(['umount', '-l', str(folder)], check=False)
 
 
 def test_read_only_cache_falls_back_with_a_warning(read_only_cache, monkeypatch, caplog):

@@ -27,6 +27,7 @@ from realesrgan_plugin.core.atomic import DiskWriteError, atomic_torch_save
 
 import pytest
 import torch
+from conftest import mounted_tmpfs
 from test_faults import BASICSR_CHANGES, fill_leaving, mm_uninterrupted, noise_image, small_fs, truncate  # noqa: F401
 from test_train import _env, assert_same_weights, data_root, demo_options, write_options  # noqa: F401
 
@@ -138,15 +139,8 @@ def test_full_disk_under_mmengine_tensorboard_is_one_line_and_the_run_resumes(
 @pytest.fixture
 def tb_logger_fs(tmp_path):
     """A 2 MiB tmpfs mounted where realesrgan-train keeps its tensorboard logs (<root>/tb_logger)."""
-    mount_point = tmp_path / 'tb_logger'
-    mount_point.mkdir()
-    proc = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', str(mount_point)], capture_output=True)
-    if proc.returncode:
-        pytest.skip('cannot mount a size-limited tmpfs here (needs root)')
-    try:
+    with mounted_tmpfs(tmp_path / 'tb_logger') as mount_point:
         yield mount_point
-    finally:
-        subprocess.run(['umount', '-l', str(mount_point)], check=False)
 
 
 def test_full_disk_under_basicsr_tensorboard_is_one_line(tb_logger_fs, data_root, tmp_path):  # noqa: F811
