@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import signal
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -122,3 +123,10 @@ def mounted_tmpfs(mount_point: Path, size: str = '2m', read_only: bool = False) 
         yield mount_point
     finally:
         subprocess.run(['umount', '-l', str(mount_point)], check=False)
+
+
+def ctrl_c_reaches_child() -> None:
+    """``preexec_fn`` for a child that a test interrupts with SIGINT: a shell starts background jobs
+    (``make test &``, nohup) with SIGINT ignored, children inherit that, and Python then never
+    raises KeyboardInterrupt; the child gets the default disposition back, as in a terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

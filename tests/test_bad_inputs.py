@@ -28,6 +28,7 @@ from realesrgan_plugin.inference import cli, zoo
 import numpy as np
 import pytest
 import torch
+from conftest import ctrl_c_reaches_child
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -271,7 +272,15 @@ def _start_slow_infer(work: Path) -> subprocess.Popen:
     env['OMP_NUM_THREADS'] = '1'
     argv = [sys.executable, '-m', 'realesrgan_plugin.inference.cli', '-i', 'big', '-o', 'out']
     argv += ['--model_path', 'tiny.pth', '-t', '16', '--batch-tiles', '1', '--no-winograd']
-    return subprocess.Popen(argv, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        argv,
+        cwd=work,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ctrl_c_reaches_child,
+    )
 
 
 @pytest.mark.parametrize(('sig', 'code'), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
@@ -433,7 +442,15 @@ def test_training_interrupt_names_the_last_checkpoint_and_the_resume_command(tra
     env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(REPO), os.environ.get('PYTHONPATH', '')])}
     env['OMP_NUM_THREADS'] = '1'
     argv = [sys.executable, '-m', 'realesrgan_plugin.train', '-opt', str(opt_file), '--root_path', str(train_dir)]
-    proc = subprocess.Popen(argv, cwd=train_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        argv,
+        cwd=train_dir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=ctrl_c_reaches_child,
+    )
     states = train_dir / 'experiments' / 'longrun' / 'training_states'
     deadline = time.monotonic() + 240
     while not list(states.glob('*.state')) and time.monotonic() < deadline and proc.poll() is None:
@@ -467,6 +484,7 @@ def test_mmengine_training_interrupt_names_the_last_checkpoint_and_the_resume_co
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=ctrl_c_reaches_child,
     )
     deadline = time.monotonic() + 300
     while not (work_dir / 'iter_2.pth').is_file() and time.monotonic() < deadline and proc.poll() is None:
