@@ -130,3 +130,22 @@ def ctrl_c_reaches_child() -> None:
     (``make test &``, nohup) with SIGINT ignored, children inherit that, and Python then never
     raises KeyboardInterrupt; the child gets the default disposition back, as in a terminal."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def write_random_vgg19(path: Path, seed: int | None = 0) -> Path:
+    """A VGG19 feature state dict with random weights under ``path`` (the real file cannot be
+    downloaded in tests); ``seed=None`` keeps the caller's random stream."""
+    import torch
+    import torchvision
+
+    if seed is not None:
+        torch.manual_seed(seed)
+    features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs['E'])
+    torch.save({f'features.{k}': v for k, v in features.state_dict().items()}, path)
+    return path
+
+
+@pytest.fixture(scope='module')
+def vgg_file(tmp_path_factory) -> Path:
+    """Random VGG19 features under the torchvision file name the perceptual loss looks for."""
+    return write_random_vgg19(tmp_path_factory.mktemp('vgg') / 'vgg19-dcbb9e9d.pth')

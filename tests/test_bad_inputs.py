@@ -268,13 +268,18 @@ def _start_slow_infer(work: Path) -> subprocess.Popen:
     """A real realesrgan-infer process busy on a big image (tiny tiles), to interrupt."""
     big = np.random.default_rng(0).integers(0, 255, (512, 512, 3), np.uint8)
     write_image(work / 'big' / 'x.png', big)
+    argv = ['-m', 'realesrgan_plugin.inference.cli', '-i', 'big', '-o', 'out']
+    argv += ['--model_path', 'tiny.pth', '-t', '16', '--batch-tiles', '1', '--no-winograd']
+    return start_to_interrupt(argv, work)
+
+
+def start_to_interrupt(python_args: list[str], cwd: Path) -> subprocess.Popen:
+    """``python <python_args>`` on this checkout, one thread, output captured, Ctrl-C deliverable."""
     env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(REPO), os.environ.get('PYTHONPATH', '')])}
     env['OMP_NUM_THREADS'] = '1'
-    argv = [sys.executable, '-m', 'realesrgan_plugin.inference.cli', '-i', 'big', '-o', 'out']
-    argv += ['--model_path', 'tiny.pth', '-t', '16', '--batch-tiles', '1', '--no-winograd']
     return subprocess.Popen(
-        argv,
-        cwd=work,
+        [sys.executable, *python_args],
+        cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -439,18 +444,8 @@ def test_training_interrupt_names_the_last_checkpoint_and_the_resume_command(tra
     opt['train']['total_iter'] = 100000
     opt['logger'].update(print_freq=1, save_checkpoint_freq=2, use_tb_logger=False)
     opt_file = write_yaml(train_dir / 'longrun.yml', opt)
-    env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(REPO), os.environ.get('PYTHONPATH', '')])}
-    env['OMP_NUM_THREADS'] = '1'
-    argv = [sys.executable, '-m', 'realesrgan_plugin.train', '-opt', str(opt_file), '--root_path', str(train_dir)]
-    proc = subprocess.Popen(
-        argv,
-        cwd=train_dir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=ctrl_c_reaches_child,
-    )
+    argv = ['-m', 'realesrgan_plugin.train', '-opt', str(opt_file), '--root_path', str(train_dir)]
+    proc = start_to_interrupt(argv, train_dir)
     states = train_dir / 'experiments' / 'longrun' / 'training_states'
     deadline = time.monotonic() + 240
     while not list(states.glob('*.state')) and time.monotonic() < deadline and proc.poll() is None:
@@ -475,17 +470,7 @@ def test_mmengine_training_interrupt_names_the_last_checkpoint_and_the_resume_co
     options = [*tiny_options(train_dir, 100000, 'longrun'), 'model.perceptual_loss=None']
     config = str(REPO / 'options' / 'mmengine' / 'realesrnet_x4_demo.py')
     argv = [config, '--work-dir', str(work_dir), '--cfg-options', *options]
-    env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(REPO), os.environ.get('PYTHONPATH', '')])}
-    env['OMP_NUM_THREADS'] = '1'
-    proc = subprocess.Popen(
-        [sys.executable, '-m', 'realesrgan_plugin.train_mm', *argv],
-        cwd=train_dir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=ctrl_c_reaches_child,
-    )
+    proc = start_to_interrupt(['-m', 'realesrgan_plugin.train_mm', *argv], train_dir)
     deadline = time.monotonic() + 300
     while not (work_dir / 'iter_2.pth').is_file() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)

@@ -22,7 +22,6 @@ import lmdb
 import numpy as np
 import pytest
 import torch
-import torchvision
 import yaml
 from basicsr.data import build_dataset
 from basicsr.losses.basic_loss import PerceptualLoss as BasicSRPerceptualLoss
@@ -152,15 +151,6 @@ def test_paired_dataset_official_attributes_and_item(tmp_path, astronaut_bgr):
 
 
 # -------------------------------------------------------------------------------------- models
-@pytest.fixture(scope='module')
-def vgg_file(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp('vgg') / 'vgg19-dcbb9e9d.pth'
-    features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs['E'])
-    torch.save({f'features.{k}': v for k, v in features.state_dict().items()}, path)
-    return path
-
-
 def model_options(stage: str, tmp_path: Path, vgg_file: Path, gt_root: Path) -> dict:
     opt = yaml.safe_load((REPO / 'options' / 'demo' / f'train_{stage}_x4_demo.yml').read_text())
     opt.update(dist=False, rank=0, world_size=1, is_train=True, num_gpu=0, gt_size=32, queue_size=4)

@@ -23,15 +23,6 @@ from torch.utils.data import DataLoader, Dataset
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope='module')
-def vgg_file(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp('vgg') / 'vgg19-dcbb9e9d.pth'
-    features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs['E'])
-    torch.save({f'features.{k}': v for k, v in features.state_dict().items()}, path)
-    return path
-
-
 def test_missing_vgg_weights_offline_names_the_expected_file(tmp_path, monkeypatch):
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
     monkeypatch.setenv('REALESRGAN_PLUGIN_OFFLINE', '1')

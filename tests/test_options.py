@@ -13,8 +13,8 @@ from realesrgan_plugin.core.img_io import write_image
 import numpy as np
 import pytest
 import torch
-import torchvision
 import yaml
+from conftest import write_random_vgg19
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -208,8 +208,7 @@ def official_data(tmp_path_factory) -> Path:
     from realesrgan_plugin.archs.unet_discriminator_arch import UNetDiscriminatorSN
 
     torch.save({'params': UNetDiscriminatorSN(3, num_feat=4).state_dict()}, root / 'RealESRGAN_x4plus_netD.pth')
-    features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs['E'])
-    torch.save({f'features.{k}': v for k, v in features.state_dict().items()}, root / 'vgg19.pth')
+    write_random_vgg19(root / 'vgg19.pth', seed=None)
     return root
 
 

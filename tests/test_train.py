@@ -21,9 +21,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
-import torchvision
 import yaml
-from conftest import free_port
+from conftest import free_port, write_random_vgg19
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_OPTIONS = REPO / 'options' / 'demo'
@@ -51,9 +50,7 @@ def data_root(tmp_path_factory) -> Path:
         crop = bgr[h // 2 - 32 : h // 2 + 32, w // 2 - 32 : w // 2 + 32]
         write_image(root / 'val' / 'gt' / f'{name}.png', crop)
         write_image(root / 'val' / 'lq' / f'{name}.png', cv2.resize(crop, (16, 16), interpolation=cv2.INTER_AREA))
-    torch.manual_seed(0)
-    features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs['E'])
-    torch.save({f'features.{k}': v for k, v in features.state_dict().items()}, root / 'vgg19_random.pth')
+    write_random_vgg19(root / 'vgg19_random.pth')
     return root
 
 
