@@ -102,10 +102,33 @@ def test_transform_buffers_are_checked():
         wg.transform_weight(torch.empty(4, 3, 5, 5))
 
 
+@pytest.mark.parametrize('tiles', [1, 5, 6, 7, 13, 64])
+@pytest.mark.parametrize('k, n_out', [(1, 16), (17, 32), (200, 48), (64, 3)])
+def test_gemm_matches_bmm_on_column_and_row_slices(tiles, k, n_out):
+    """The C GEMM reads a leading-column slice of a wider V and a strip of its tile rows; short
+    blocks (fewer than 6 tiles) and widths that are not a multiple of 16 (torch.bmm) included."""
+    torch.manual_seed(tiles * k)
+    wide = torch.randn(36, tiles + 9, k + 11)
+    v, u = wide[:, 4 : 4 + tiles, :k], torch.randn(36, k, n_out)
+    out = torch.full((36, tiles, n_out), float('nan'))
+    wg.gemm(v, u, out)
+    close(out, torch.bmm(v, u))
+
+
+def test_streaming_input_transform_writes_what_the_cached_one_writes():
+    x = torch.randn(2, 9, 7, 40)
+    v_cached, v_streamed = torch.zeros(36, wg.tile_count(2, 3, 7), 48), torch.zeros(36, wg.tile_count(2, 3, 7), 48)
+    wg.input_transform(x, v_cached, c_off=8)
+    wg.input_transform(x, v_streamed, c_off=8, stream=True)
+    assert torch.equal(v_cached, v_streamed)
+    assert torch.count_nonzero(v_streamed[:, :, :8]) == 0  # columns outside the slice are untouched
+
+
 @pytest.mark.parametrize('scale, size', [(4, (9, 13)), (2, (10, 6)), (1, (8, 12)), (4, (1, 1))])
-def test_rrdbnet_matches_basicsr(scale, size):
+@pytest.mark.parametrize('feat, grow', [(16, 8), (32, 16)])  # 16: every GEMM in the C kernel
+def test_rrdbnet_matches_basicsr(scale, size, feat, grow):
     torch.manual_seed(scale)
-    net = RRDBNet(3, 3, scale=scale, num_feat=16, num_block=2, num_grow_ch=8).eval()
+    net = RRDBNet(3, 3, scale=scale, num_feat=feat, num_block=2, num_grow_ch=grow).eval()
     x = torch.rand(2, 3, *size)
     with torch.inference_mode():
         ref = net(x)

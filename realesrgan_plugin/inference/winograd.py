@@ -66,7 +66,7 @@ import torch  # loads the libgomp the kernels link against
 lib = ctypes.CDLL(sys.argv[1])
 x = (ctypes.c_float * 16)(*[float(i) for i in range(16)])
 v = (ctypes.c_float * 36)()
-lib.wino_input(x, 1, 4, 4, 1, 1, 0, 1, v, ctypes.c_long(1), ctypes.c_long(0), 1)
+lib.wino_input(x, 1, 4, 4, 1, 1, 0, 1, v, ctypes.c_long(1), ctypes.c_long(0), 0, 1)
 y = (ctypes.c_float * 16)()
 lib.wino_output(v, 1, 4, 4, 1, 0, 1, None, None, None, ctypes.c_float(1.0), y, 1)
 assert any(value != 0 for value in v) and all(value == value for value in y), 'wrong results'
@@ -204,10 +204,12 @@ def _verified_library(compiler: str) -> Path:
 
 def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     ptr, i32, i64, f32 = ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_float
-    lib.wino_input.argtypes = [ptr, i32, i32, i32, i32, i32, i32, i32, ptr, i64, i64, i32]
+    lib.wino_input.argtypes = [ptr, i32, i32, i32, i32, i32, i32, i32, ptr, i64, i64, i32, i32]
     lib.wino_input.restype = None
     lib.wino_output.argtypes = [ptr, i32, i32, i32, i32, i32, i32, ptr, ptr, ptr, f32, ptr, i32]
     lib.wino_output.restype = None
+    lib.wino_gemm.argtypes = [ptr, i64, i64, i64, i32, ptr, i32, ptr, i32]
+    lib.wino_gemm.restype = None
     return lib
 
 
@@ -278,9 +280,13 @@ def _check(name: str, t: torch.Tensor) -> None:
         raise ValueError(f'{name} must be a contiguous float32 CPU tensor, got {t.dtype} on {t.device}')
 
 
-def input_transform(x: torch.Tensor, v: torch.Tensor, c_off: int = 0, up: int = 1, ty0: int = 0, nty: int = -1) -> None:
+def input_transform(
+    x: torch.Tensor, v: torch.Tensor, c_off: int = 0, up: int = 1, ty0: int = 0, nty: int = -1, stream: bool = False
+) -> None:
     """Write the transform of ``x`` ``[N, Hs, Ws, C]`` (seen upsampled ``up`` times, nearest) into
-    ``v[:, :, c_off:c_off + C]``; ``v`` is ``[36, T, ldv]`` for tile rows ``[ty0, ty0 + nty)``."""
+    ``v[:, :, c_off:c_off + C]``; ``v`` is ``[36, T, ldv]`` for tile rows ``[ty0, ty0 + nty)``.
+    ``stream``: write around the cache, for a ``v`` too big to stay there (halves the memory
+    traffic: no line is read before it is overwritten); a cache-sized ``v`` is better without."""
     _check('x', x)
     n, hs, ws, c = x.shape
     nty = (hs * up + 3) // 4 - ty0 if nty < 0 else nty
@@ -288,7 +294,27 @@ def input_transform(x: torch.Tensor, v: torch.Tensor, c_off: int = 0, up: int = 
         raise ValueError(f'V buffer of shape {tuple(v.shape)} does not fit {nty} tile rows of {tuple(x.shape)}')
     if c_off + c > v.shape[2] or v.stride(1) != v.shape[2] or v.stride(0) != v.shape[1] * v.shape[2]:
         raise ValueError(f'V buffer of shape {tuple(v.shape)} has no room for {c} channels at {c_off}')
-    load_kernels().wino_input(_ptr(x), n, hs, ws, c, up, ty0, nty, _ptr(v), v.shape[2], c_off, kernel_threads())
+    load_kernels().wino_input(
+        _ptr(x), n, hs, ws, c, up, ty0, nty, _ptr(v), v.shape[2], c_off, int(stream), kernel_threads()
+    )
+
+
+def gemm(v: torch.Tensor, u: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``out[p] = v[p] @ u[p]`` for the 36 Winograd points; ``v`` may be a leading-column slice
+    ``[36, T, :K]`` of a wider buffer. The C kernel prefetches ``v`` rows ahead (they come from
+    memory: ~1.5x MKL's ``bmm`` for these narrow outputs); widths that are not a multiple of 16
+    go to ``torch.bmm``."""
+    points, t, k = v.shape
+    n_out = u.shape[2]
+    if u.shape != (points, k, n_out) or out.shape != (points, t, n_out) or points != 36:
+        raise ValueError(f'GEMM shapes do not fit: v {tuple(v.shape)}, u {tuple(u.shape)}, out {tuple(out.shape)}')
+    if n_out % 16 or v.stride(2) != 1 or v.dtype != torch.float32 or v.device.type != 'cpu':
+        return torch.bmm(v, u, out=out)
+    _check('u', u)
+    _check('out', out)
+    lib = load_kernels()
+    lib.wino_gemm(_ptr(v), v.stride(0), v.stride(1), t, k, _ptr(u), n_out, _ptr(out), kernel_threads())
+    return out
 
 
 def output_transform(
@@ -388,6 +414,6 @@ class WinogradConv:
             v = work.get('strip_v', 36, tiles_per_row * nty, self.cin)
             m = work.get('strip_m', 36, tiles_per_row * nty, self.cout)
             input_transform(x, v, 0, up, ty0, nty)
-            torch.bmm(v, self.u, out=m)
+            gemm(v, self.u, m)
             output_transform(m, y, self.bias, self.slope, residual, alpha, ty0, nty)
         return y

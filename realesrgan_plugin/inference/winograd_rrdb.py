@@ -18,6 +18,7 @@ import threading
 from realesrgan_plugin.inference.winograd import (
     WinogradConv,
     Workspace,
+    gemm,
     input_transform,
     output_transform,
     tile_count,
@@ -52,7 +53,6 @@ class WinogradRRDBNet(nn.Module):
         self.conv_up1 = WinogradConv(net.conv_up1, slope=LEAKY_SLOPE)
         self.conv_up2 = WinogradConv(net.conv_up2, slope=LEAKY_SLOPE)
         self.conv_hr = WinogradConv(net.conv_hr, slope=LEAKY_SLOPE)
-        self.conv_last = WinogradConv(net.conv_last)
         self.work = Workspace()
         self._lock = threading.Lock()  # the workspace is shared: one forward at a time
 
@@ -83,8 +83,9 @@ class WinogradRRDBNet(nn.Module):
         feat = self.conv_up1(feat, work, up=2, out=work.get('up1', *self._shape(feat, 2)))
         feat = self.conv_up2(feat, work, up=2, out=work.get('up2', *self._shape(feat, 2)))
         feat = self.conv_hr(feat, work, out=work.get('hr', *self._shape(feat, 1)))
-        out = self.conv_last(feat, work)
-        return out.permute(0, 3, 1, 2).contiguous()
+        # 3 output channels: too narrow for the Winograd GEMM; oneDNN's direct conv on the
+        # channels-last view is twice as fast here (measured at 512x512).
+        return self.net.conv_last(feat.permute(0, 3, 1, 2)).contiguous()
 
     @staticmethod
     def _shape(x: torch.Tensor, up: int) -> tuple[int, int, int, int]:
@@ -105,15 +106,15 @@ class WinogradRRDBNet(nn.Module):
             if index % 3 == 0:
                 rrdb_in = body
             out = next(b for b in buffers if b is not body and b is not rrdb_in)
-            input_transform(body, v, 0)
+            input_transform(body, v, 0, stream=True)
             channels = nf
             for conv in block[:4]:
-                torch.bmm(v[:, :, :channels], conv.u, out=m_grow)
+                gemm(v[:, :, :channels], conv.u, m_grow)
                 output_transform(m_grow, grown, conv.bias, slope=conv.slope)
-                input_transform(grown, v, channels)
+                input_transform(grown, v, channels, stream=True)
                 channels += gc
             last = block[4]
-            torch.bmm(v, last.u, out=m_feat)
+            gemm(v, last.u, m_feat)
             output_transform(m_feat, out, last.bias, residual=body, alpha=RESIDUAL_SCALE)
             if index % 3 == 2:
                 out.mul_(RESIDUAL_SCALE).add_(rrdb_in)
