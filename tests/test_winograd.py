@@ -1,4 +1,4 @@
-"""Winograd F(4,3) CPU convolutions: equal to direct conv up to rounding for every shape and
+"""Winograd F(6,3) CPU convolutions: equal to direct conv up to rounding for every shape and
 epilogue the generators use, strips, batching, RRDBNet and SRVGGNetCompact, and the build /
 fallback paths."""
 
@@ -88,40 +88,45 @@ def test_nearest_upsampling_folded_into_the_input(monkeypatch):
 
 def test_transform_buffers_are_checked():
     x = torch.randn(1, 8, 8, 4)
-    with pytest.raises(ValueError, match=r'V buffer of shape \(36, 3, 4\)'):
-        wg.input_transform(x, torch.empty(36, 3, 4))
+    with pytest.raises(ValueError, match=r'V buffer of shape \(64, 3, 4\)'):
+        wg.input_transform(x, torch.empty(64, 3, 4))
     with pytest.raises(ValueError, match='no room for 4 channels at 2'):
-        wg.input_transform(x, torch.empty(36, 4, 5), c_off=2)
+        wg.input_transform(x, torch.empty(1, 64, 6, 5), c_off=2)
     with pytest.raises(ValueError, match='contiguous float32'):
-        wg.input_transform(x.double(), torch.empty(36, 4, 4))
+        wg.input_transform(x.double(), torch.empty(1, 64, 6, 4))
     with pytest.raises(ValueError, match='does not fit'):
-        wg.output_transform(torch.empty(36, 5, 4), torch.empty(1, 8, 8, 4))
+        wg.output_transform(torch.empty(64, 5, 4), torch.empty(1, 8, 8, 4))
     with pytest.raises(ValueError, match='3x3 / stride 1 / pad 1'):
         wg.WinogradConv(nn.Conv2d(3, 3, 5, 1, 2))
     with pytest.raises(ValueError, match='3x3 kernels'):
         wg.transform_weight(torch.empty(4, 3, 5, 5))
 
 
+def points_major(v: torch.Tensor, tiles: int, k: int) -> torch.Tensor:
+    """``[64, tiles, k]`` view of a transformed input in its blocked layout (wg.v_shape)."""
+    return v.permute(1, 0, 2, 3).reshape(wg.POINTS, -1, v.shape[3])[:, :tiles, :k]
+
+
 @pytest.mark.parametrize('tiles', [1, 5, 6, 7, 13, 64])
-@pytest.mark.parametrize('k, n_out', [(1, 16), (17, 32), (200, 48), (64, 3)])
-def test_gemm_matches_bmm_on_column_and_row_slices(tiles, k, n_out):
-    """The C GEMM reads a leading-column slice of a wider V and a strip of its tile rows; short
-    blocks (fewer than 6 tiles) and widths that are not a multiple of 16 (torch.bmm) included."""
+@pytest.mark.parametrize('k, n_out', [(1, 16), (17, 32), (200, 48), (64, 3), (8, 21)])
+def test_gemm_matches_bmm_on_a_leading_channel_slice(tiles, k, n_out):
+    """The C GEMM reads the first k channels of a wider V; short blocks (fewer than 6 tiles) and
+    widths that are not a multiple of 16 included."""
     torch.manual_seed(tiles * k)
-    wide = torch.randn(36, tiles + 9, k + 11)
-    v, u = wide[:, 4 : 4 + tiles, :k], torch.randn(36, k, n_out)
-    out = torch.full((36, tiles, n_out), float('nan'))
-    wg.gemm(v, u, out)
-    close(out, torch.bmm(v, u))
+    v, u = torch.randn(wg.v_shape(tiles, k + 11)), torch.randn(wg.POINTS, k, n_out)
+    out = torch.full((tiles, wg.POINTS, n_out), float('nan'))
+    wg.gemm(v, k, u, out)
+    close(out, torch.bmm(points_major(v, tiles, k), u).transpose(0, 1))
 
 
 def test_streaming_input_transform_writes_what_the_cached_one_writes():
     x = torch.randn(2, 9, 7, 40)
-    v_cached, v_streamed = torch.zeros(36, wg.tile_count(2, 3, 7), 48), torch.zeros(36, wg.tile_count(2, 3, 7), 48)
+    shape = wg.v_shape(wg.tile_count(2, wg.tile_rows(9), 7), 48)
+    v_cached, v_streamed = torch.zeros(shape), torch.zeros(shape)
     wg.input_transform(x, v_cached, c_off=8)
     wg.input_transform(x, v_streamed, c_off=8, stream=True)
     assert torch.equal(v_cached, v_streamed)
-    assert torch.count_nonzero(v_streamed[:, :, :8]) == 0  # columns outside the slice are untouched
+    assert torch.count_nonzero(v_streamed[..., :8]) == 0  # channels outside the slice are untouched
 
 
 @pytest.mark.parametrize('scale, size', [(4, (9, 13)), (2, (10, 6)), (1, (8, 12)), (4, (1, 1))])

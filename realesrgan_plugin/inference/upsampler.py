@@ -165,8 +165,8 @@ class Upsampler:
         device: ``None`` picks cuda, then mps, then cpu.
         batch_tiles: how many tiles run together (lowered automatically on out-of-memory).
         channels_last: run convs in NHWC (default: on CUDA only; on CPU the RRDB fast path is NCHW).
-        winograd: run RRDBNet / SRVGGNetCompact on the CPU in float32 through Winograd F(4,3)
-            convolutions (about 2x faster; equal to direct conv up to float rounding). ``None``
+        winograd: run RRDBNet / SRVGGNetCompact on the CPU in float32 through Winograd F(6,3)
+            convolutions (2-3x faster; equal to direct conv up to float rounding). ``None``
             (default): whenever the compiled kernels are available; ``False``: direct convs,
             bit-identical to BasicSR.
         alpha_upsampler: 'realesrgan' (run alpha through the model) or a cv2 resize mode; either

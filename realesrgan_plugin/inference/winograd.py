@@ -1,12 +1,13 @@
-"""Winograd F(4x4, 3x3) convolutions for CPU inference: 4x fewer multiplies than direct conv.
+"""Winograd F(6x6, 3x3) convolutions for CPU inference: 5x fewer multiplies than direct conv.
 
 Real-ESRGAN's generators are almost all 3x3 / stride 1 / pad 1 convolutions, and oneDNN already
 runs them near this CPU's GEMM peak, so the only way to go faster is less arithmetic. Winograd
-F(4,3) turns a conv into a small input transform, 36 independent GEMMs (``torch.bmm``, MKL)
-with a quarter of the multiplies, and an output transform. The transforms are C loops in
-``kernels/winograd.c``, built once with the system C compiler into the plugin's cache folder
+F(6,3) turns a conv into a small input transform, 64 independent GEMMs with 64/36/9 = 0.20 of
+the multiplies (F(4,3): 0.25), and an output transform. The transforms and the GEMMs are C loops
+in ``kernels/winograd.c``, built once with the system C compiler into the plugin's cache folder
 and loaded with ``ctypes``; without a compiler everything falls back to the direct convs.
-Results differ from direct conv by float rounding only (about 1e-5 relative).
+Results differ from direct conv by float rounding only (about 1e-5 relative; F(6,3)'s larger
+transform constants cost a few times F(4,3)'s rounding, still far below one grey level).
 
 Tensors here are float32, NHWC (``[N, H, W, C]``, contiguous), on the CPU.
 """
@@ -41,14 +42,21 @@ CFLAGS = ('-O3', '-march=native', '-fopenmp', '-shared', '-fPIC')
 STRIP_BYTES = 4 << 20  # per-strip V / M size for convs run in strips (stays in L2/L3)
 KEEP_BYTES = 512 << 20  # scratch memory a Winograd net keeps between calls (a 128x128 x4plus needs ~210 MB)
 
-# F(4, 3) filter transform (Lavin & Gray 2016); the data/output transforms live in the C file.
+TILE = 6  # output tile side of F(6x6, 3x3)
+POINTS = (TILE + 2) ** 2  # Winograd points: one GEMM each
+BLOCK_TILES = 6  # tiles per block of a transformed input: the GEMM's register block (GB in winograd.c)
+
+# F(6, 3) filter transform for the points 0, +-1, +-2, +-1/2 and infinity (Lavin & Gray 2016);
+# the data/output transforms of the same points live in the C file.
 _G = torch.tensor(
     [
-        [1 / 4, 0, 0],
-        [-1 / 6, -1 / 6, -1 / 6],
-        [-1 / 6, 1 / 6, -1 / 6],
-        [1 / 24, 1 / 12, 1 / 6],
-        [1 / 24, -1 / 12, 1 / 6],
+        [1, 0, 0],
+        [-2 / 9, -2 / 9, -2 / 9],
+        [-2 / 9, 2 / 9, -2 / 9],
+        [1 / 90, 1 / 45, 2 / 45],
+        [1 / 90, -1 / 45, 2 / 45],
+        [32 / 45, 16 / 45, 8 / 45],
+        [32 / 45, -16 / 45, 8 / 45],
         [0, 0, 1],
     ],
     dtype=torch.float64,
@@ -65,7 +73,7 @@ import ctypes, sys
 import torch  # loads the libgomp the kernels link against
 lib = ctypes.CDLL(sys.argv[1])
 x = (ctypes.c_float * 16)(*[float(i) for i in range(16)])
-v = (ctypes.c_float * 36)()
+v = (ctypes.c_float * 384)()  # one block: 64 points x 6 tiles x 1 channel
 lib.wino_input(x, 1, 4, 4, 1, 1, 0, 1, v, ctypes.c_long(1), ctypes.c_long(0), 0, 1)
 y = (ctypes.c_float * 16)()
 lib.wino_output(v, 1, 4, 4, 1, 0, 1, None, None, None, ctypes.c_float(1.0), y, 1)
@@ -208,7 +216,7 @@ def _declare(lib: ctypes.CDLL) -> ctypes.CDLL:
     lib.wino_input.restype = None
     lib.wino_output.argtypes = [ptr, i32, i32, i32, i32, i32, i32, ptr, ptr, ptr, f32, ptr, i32]
     lib.wino_output.restype = None
-    lib.wino_gemm.argtypes = [ptr, i64, i64, i64, i32, ptr, i32, ptr, i32]
+    lib.wino_gemm.argtypes = [ptr, i64, i64, i32, ptr, i32, ptr, i32]
     lib.wino_gemm.restype = None
     return lib
 
@@ -259,16 +267,21 @@ def available() -> bool:
 
 
 def transform_weight(weight: torch.Tensor) -> torch.Tensor:
-    """``[Cout, Cin, 3, 3]`` conv weight -> ``[36, Cin, Cout]`` float32 (computed in float64)."""
+    """``[Cout, Cin, 3, 3]`` conv weight -> ``[64, Cin, Cout]`` float32 (computed in float64)."""
     if weight.shape[-2:] != (3, 3):
-        raise ValueError(f'Winograd F(4,3) needs 3x3 kernels, got weight of shape {tuple(weight.shape)}')
+        raise ValueError(f'Winograd F(6,3) needs 3x3 kernels, got weight of shape {tuple(weight.shape)}')
     u = torch.einsum('ak,oikl,bl->aboi', _G, weight.detach().double().cpu(), _G)
-    return u.reshape(36, weight.shape[0], weight.shape[1]).transpose(1, 2).contiguous().float()
+    return u.reshape(POINTS, weight.shape[0], weight.shape[1]).transpose(1, 2).contiguous().float()
+
+
+def tile_rows(h: int) -> int:
+    """Rows of output tiles that cover ``h`` pixels."""
+    return (h + TILE - 1) // TILE
 
 
 def tile_count(n: int, rows: int, w: int) -> int:
     """Tiles in ``rows`` tile rows of ``n`` images ``w`` pixels wide."""
-    return n * rows * ((w + 3) // 4)
+    return n * rows * tile_rows(w)
 
 
 def _ptr(t: torch.Tensor | None) -> ctypes.c_void_p | None:
@@ -280,40 +293,48 @@ def _check(name: str, t: torch.Tensor) -> None:
         raise ValueError(f'{name} must be a contiguous float32 CPU tensor, got {t.dtype} on {t.device}')
 
 
+def v_shape(tiles: int, channels: int) -> tuple[int, int, int, int]:
+    """Shape of a transformed input: ``[blocks, 64 points, BLOCK_TILES, channels]``. Point ``p``
+    of tile ``t`` is row ``t % BLOCK_TILES`` of block ``(t // BLOCK_TILES, p)``: each GEMM block
+    reads contiguous rows, and a tile's 64 points are written close together (64 far-apart
+    write streams, one per point, cost F(6,3) a quarter of its speed)."""
+    return -(-tiles // BLOCK_TILES), POINTS, BLOCK_TILES, channels
+
+
 def input_transform(
     x: torch.Tensor, v: torch.Tensor, c_off: int = 0, up: int = 1, ty0: int = 0, nty: int = -1, stream: bool = False
 ) -> None:
     """Write the transform of ``x`` ``[N, Hs, Ws, C]`` (seen upsampled ``up`` times, nearest) into
-    ``v[:, :, c_off:c_off + C]``; ``v`` is ``[36, T, ldv]`` for tile rows ``[ty0, ty0 + nty)``.
+    channels ``c_off:c_off + C`` of ``v`` (:func:`v_shape`) for tile rows ``[ty0, ty0 + nty)``.
     ``stream``: write around the cache, for a ``v`` too big to stay there (halves the memory
     traffic: no line is read before it is overwritten); a cache-sized ``v`` is better without."""
     _check('x', x)
+    _check('v', v)
     n, hs, ws, c = x.shape
-    nty = (hs * up + 3) // 4 - ty0 if nty < 0 else nty
-    if v.dim() != 3 or v.shape[0] != 36 or v.shape[1] != tile_count(n, nty, ws * up) or v.stride(2) != 1:
+    nty = tile_rows(hs * up) - ty0 if nty < 0 else nty
+    if v.shape[:3] != v_shape(tile_count(n, nty, ws * up), c)[:3]:
         raise ValueError(f'V buffer of shape {tuple(v.shape)} does not fit {nty} tile rows of {tuple(x.shape)}')
-    if c_off + c > v.shape[2] or v.stride(1) != v.shape[2] or v.stride(0) != v.shape[1] * v.shape[2]:
+    if c_off + c > v.shape[3]:
         raise ValueError(f'V buffer of shape {tuple(v.shape)} has no room for {c} channels at {c_off}')
     load_kernels().wino_input(
-        _ptr(x), n, hs, ws, c, up, ty0, nty, _ptr(v), v.shape[2], c_off, int(stream), kernel_threads()
+        _ptr(x), n, hs, ws, c, up, ty0, nty, _ptr(v), v.shape[3], c_off, int(stream), kernel_threads()
     )
 
 
-def gemm(v: torch.Tensor, u: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """``out[p] = v[p] @ u[p]`` for the 36 Winograd points; ``v`` may be a leading-column slice
-    ``[36, T, :K]`` of a wider buffer. The C kernel prefetches ``v`` rows ahead (they come from
-    memory: ~1.5x MKL's ``bmm`` for these narrow outputs); widths that are not a multiple of 16
-    go to ``torch.bmm``."""
-    points, t, k = v.shape
-    n_out = u.shape[2]
-    if u.shape != (points, k, n_out) or out.shape != (points, t, n_out) or points != 36:
-        raise ValueError(f'GEMM shapes do not fit: v {tuple(v.shape)}, u {tuple(u.shape)}, out {tuple(out.shape)}')
-    if n_out % 16 or v.stride(2) != 1 or v.dtype != torch.float32 or v.device.type != 'cpu':
-        return torch.bmm(v, u, out=out)
+def gemm(v: torch.Tensor, k: int, u: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``out[t, p] = v[t, p, :k] @ u[p]`` for the 64 Winograd points (``out``: ``[T, 64, Cout]``,
+    tile-major for the output transform). Only the first ``k`` channels of ``v`` are read: a
+    dense block's later convs read a leading slice of one buffer. The C kernel keeps 6 x 16
+    outputs in registers and prefetches the next block of ``v`` (it comes from memory): about
+    1.5x MKL's ``bmm`` for these narrow outputs on a 1-core AVX2 EPYC."""
+    _check('v', v)
     _check('u', u)
     _check('out', out)
-    lib = load_kernels()
-    lib.wino_gemm(_ptr(v), v.stride(0), v.stride(1), t, k, _ptr(u), n_out, _ptr(out), kernel_threads())
+    t, n_out = out.shape[0], out.shape[2]
+    if v.shape[:3] != v_shape(t, k)[:3] or not 0 < k <= v.shape[3] or u.shape != (POINTS, k, n_out):
+        shapes = f'v {tuple(v.shape)}, k {k}, u {tuple(u.shape)}, out {tuple(out.shape)}'
+        raise ValueError(f'GEMM shapes do not fit: {shapes}')
+    load_kernels().wino_gemm(_ptr(v), v.shape[3], t, k, _ptr(u), n_out, _ptr(out), kernel_threads())
     return out
 
 
@@ -328,12 +349,12 @@ def output_transform(
     nty: int = -1,
 ) -> None:
     """``y[:, rows of tiles ty0..]`` = A^T m A + bias, then the per-channel leaky ``slope`` or
-    ``alpha * out + residual``. ``m``: ``[36, T, Cout]``; ``y``/``residual``: ``[N, H, W, Cout]``."""
+    ``alpha * out + residual``. ``m``: ``[T, 64, Cout]``; ``y``/``residual``: ``[N, H, W, Cout]``."""
     _check('m', m)
     _check('y', y)
     n, h, w, co = y.shape
-    nty = (h + 3) // 4 - ty0 if nty < 0 else nty
-    if m.shape != (36, tile_count(n, nty, w), co):
+    nty = tile_rows(h) - ty0 if nty < 0 else nty
+    if m.shape != (tile_count(n, nty, w), POINTS, co):
         raise ValueError(f'M of shape {tuple(m.shape)} does not fit {nty} tile rows of output {tuple(y.shape)}')
     for name, t in (('bias', bias), ('slope', slope), ('residual', residual)):
         if t is not None:
@@ -407,13 +428,13 @@ class WinogradConv:
         h, w = hs * up, ws * up
         y = torch.empty(n, h, w, self.cout) if out is None else out
         tiles_per_row = tile_count(n, 1, w)
-        rows_total = (h + 3) // 4
-        strip = max(1, min(rows_total, STRIP_BYTES // (36 * tiles_per_row * 4 * max(self.cin, self.cout))))
+        rows_total = tile_rows(h)
+        strip = max(1, min(rows_total, STRIP_BYTES // (POINTS * tiles_per_row * 4 * max(self.cin, self.cout))))
         for ty0 in range(0, rows_total, strip):
             nty = min(strip, rows_total - ty0)
-            v = work.get('strip_v', 36, tiles_per_row * nty, self.cin)
-            m = work.get('strip_m', 36, tiles_per_row * nty, self.cout)
+            v = work.get('strip_v', *v_shape(tiles_per_row * nty, self.cin))
+            m = work.get('strip_m', tiles_per_row * nty, POINTS, self.cout)
             input_transform(x, v, 0, up, ty0, nty)
-            gemm(v, self.u, m)
+            gemm(v, self.cin, self.u, m)
             output_transform(m, y, self.bias, self.slope, residual, alpha, ty0, nty)
         return y

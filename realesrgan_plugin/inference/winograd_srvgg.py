@@ -1,4 +1,4 @@
-"""SRVGGNetCompact inference on the CPU through Winograd F(4,3) convolutions (see ``winograd.py``).
+"""SRVGGNetCompact inference on the CPU through Winograd F(6,3) convolutions (see ``winograd.py``).
 
 The compact nets (realesr-animevideov3, realesr-general-x4v3) are a plain chain of 3x3 convs,
 each followed by a ReLU / LeakyReLU / PReLU. Every activation is a per-channel slope on the

@@ -1,14 +1,15 @@
-/* Winograd F(4x4, 3x3) transforms for 3x3 / stride 1 / pad 1 convolutions on NHWC float32.
+/* Winograd F(6x6, 3x3) transforms for 3x3 / stride 1 / pad 1 convolutions on NHWC float32.
  *
- * A convolution becomes: V = input_transform(x); M[k] = V[k] @ U[k] for the 36 Winograd points
- * (one batched GEMM, done by the caller with torch.bmm); y = output_transform(M) + bias, with
- * an optional per-channel leaky slope or a scaled residual fused into the store. The tiles are
- * 4x4 outputs read from 6x6 inputs; the tile grid covers ceil(H/4) x ceil(W/4), reads outside
- * the image are zero (the conv's padding), writes outside are dropped. `up` = 2 reads the input
- * through a nearest-neighbour x2 upsampling, so interpolate + conv never materialises the big
- * tensor. [ty0, ty0 + nty) selects a strip of tile rows, so big images run in cache-sized strips
- * (V and M then hold only that strip's tiles). Work is split over tiles with OpenMP (linked
- * against libgomp.so.1: the runtime torch already loaded, so both share one thread pool).
+ * A convolution becomes: V = input_transform(x); M[p] = V[p] @ U[p] for the 64 Winograd points
+ * (wino_gemm below); y = output_transform(M) + bias, with an optional per-channel leaky slope or
+ * a scaled residual fused into the store. The tiles are 6x6 outputs read from 8x8 inputs
+ * (interpolation points 0, +-1, +-2, +-1/2, infinity); the tile grid covers ceil(H/6) x
+ * ceil(W/6), reads outside the image are zero (the conv's padding), writes outside are dropped.
+ * `up` = 2 reads the input through a nearest-neighbour x2 upsampling, so interpolate + conv never
+ * materialises the big tensor. [ty0, ty0 + nty) selects a strip of tile rows, so big images run
+ * in cache-sized strips (V and M then hold only that strip's tiles). Work is split over tiles
+ * with OpenMP (linked against libgomp.so.1: the runtime torch already loaded, so both share one
+ * thread pool).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -17,7 +18,11 @@
 #include <immintrin.h>
 #endif
 
-#define CB 64 /* channels per inner block: 6x6x64 floats stay in L1 */
+#define CB 32 /* channels per inner block: two 8x8x32 float blocks stay in L1 */
+#define TS 6  /* output tile side */
+#define TI 8  /* input tile side (TS + 2) */
+#define NP 64 /* Winograd points, TI * TI */
+#define GB 6  /* tiles per block of V: the GEMM's register block */
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
 
@@ -25,7 +30,6 @@ static inline int imin(int a, int b) { return a < b ? a : b; }
  * turns into a few vector moves instead of a library call (72 of them per tile and block). */
 static inline void copy_floats(float *dst, const float *src, int nc) {
     if (nc == CB) memcpy(dst, src, sizeof(float) * CB);
-    else if (nc == CB / 2) memcpy(dst, src, sizeof(float) * (CB / 2));
     else memcpy(dst, src, sizeof(float) * nc);
 }
 
@@ -43,7 +47,6 @@ static inline void stream_floats(float *dst, const float *src, int nc) {
 
 static inline void zero_floats(float *dst, int nc) {
     if (nc == CB) memset(dst, 0, sizeof(float) * CB);
-    else if (nc == CB / 2) memset(dst, 0, sizeof(float) * (CB / 2));
     else memset(dst, 0, sizeof(float) * nc);
 }
 
@@ -57,123 +60,119 @@ static inline tile_pos locate_tile(long t, int ty0, int nty, int tw) {
     return p;
 }
 
+/* out[a * os + k] = sum_i BT[a][i] in[i * is + k] for k < nc: the 8-point input transform,
+ * factored (BT rows 1/2, 3/4 and 5/6 share their even and odd halves). */
+static inline void input_8(const float *restrict in, long is, float *restrict out, long os, int nc) {
+    for (int k = 0; k < nc; k++) {
+        const float d0 = in[k], d1 = in[is + k], d2 = in[2 * is + k], d3 = in[3 * is + k];
+        const float d4 = in[4 * is + k], d5 = in[5 * is + k], d6 = in[6 * is + k], d7 = in[7 * is + k];
+        out[k] = d0 - d6 + 5.25f * (d4 - d2);
+        out[7 * os + k] = d7 - d1 + 5.25f * (d3 - d5);
+        const float e1 = d2 + d6 - 4.25f * d4, o1 = d1 + d5 - 4.25f * d3;
+        out[os + k] = e1 + o1;
+        out[2 * os + k] = e1 - o1;
+        const float e2 = 0.25f * d2 + d6 - 1.25f * d4, o2 = 0.5f * d1 - 2.5f * d3 + 2.f * d5;
+        out[3 * os + k] = e2 + o2;
+        out[4 * os + k] = e2 - o2;
+        const float e3 = 4.f * d2 + d6 - 5.f * d4, o3 = 2.f * d1 - 2.5f * d3 + 0.5f * d5;
+        out[5 * os + k] = e3 + o3;
+        out[6 * os + k] = e3 - o3;
+    }
+}
+
+/* out[a * os + k] = sum_i AT[a][i] in[i * is + k] (+ bias[k]) for k < nc: the 6-point output transform. */
+static inline void output_8(const float *restrict in, long is, float *restrict out, long os, int nc,
+                            const float *restrict bias) {
+    for (int k = 0; k < nc; k++) {
+        const float m0 = in[k], m1 = in[is + k], m2 = in[2 * is + k], m3 = in[3 * is + k];
+        const float m4 = in[4 * is + k], m5 = in[5 * is + k], m6 = in[6 * is + k], m7 = in[7 * is + k];
+        const float a1 = m1 + m2, s1 = m1 - m2, a2 = m3 + m4, s2 = m3 - m4, a3 = m5 + m6, s3 = m5 - m6;
+        const float b = bias ? bias[k] : 0.f;
+        out[k] = m0 + a1 + a2 + a3 + b;
+        out[os + k] = s1 + 2.f * s2 + 0.5f * s3 + b;
+        out[2 * os + k] = a1 + 4.f * a2 + 0.25f * a3 + b;
+        out[3 * os + k] = s1 + 8.f * s2 + 0.125f * s3 + b;
+        out[4 * os + k] = a1 + 16.f * a2 + 0.0625f * a3 + b;
+        out[5 * os + k] = s1 + 32.f * s2 + 0.03125f * s3 + m7 + b;
+    }
+}
+
 /* x: [N, Hs, Ws, C] (C contiguous); logical input size H = Hs*up, W = Ws*up.
- * V: [36, T, ldv] with T = N * nty * ceil(W/4); this input's channels land at column c_off. */
+ * V: [ceil(T/6), 64, 6, ldv] with T = N * nty * ceil(W/6): point p of tile t is row t % 6 of
+ * block (t / 6, p), so a GEMM reads 6 x ldv contiguous floats per block and a tile's 64 rows land
+ * within one 64 x 6 x ldv block instead of 64 far-apart streams. This input's channels land at
+ * column c_off.
+ * stream: write V with non-temporal stores (for a V far bigger than the cache). */
 void wino_input(const float *x, int n_img, int hs, int ws, int c, int up, int ty0, int nty,
                 float *v, long ldv, long c_off, int stream, int n_threads) {
     const int h = hs * up, w = ws * up;
-    const int tw = (w + 3) / 4;
+    const int tw = (w + TS - 1) / TS;
     const long t_all = (long)n_img * nty * tw;
 #pragma omp parallel num_threads(n_threads)
     {
 #pragma omp for schedule(static)
-    for (long t = 0; t < t_all; t++) {
-        const tile_pos pos = locate_tile(t, ty0, nty, tw);
-        const int n = pos.n, ty = pos.ty, tx = pos.tx;
-        float d[6][6][CB] __attribute__((aligned(64)));
-        float r[6][6][CB] __attribute__((aligned(64)));
-        for (int c0 = 0; c0 < c; c0 += CB) {
-            const int nc = imin(CB, c - c0);
-            for (int i = 0; i < 6; i++) {
-                const int yy = 4 * ty - 1 + i;
-                for (int j = 0; j < 6; j++) {
-                    const int xx = 4 * tx - 1 + j;
-                    if (yy < 0 || yy >= h || xx < 0 || xx >= w) {
-                        zero_floats(d[i][j], nc);
-                    } else {
-                        const float *src = x + (((long)n * hs + yy / up) * ws + xx / up) * c + c0;
-                        copy_floats(d[i][j], src, nc);
+        for (long t = 0; t < t_all; t++) {
+            const tile_pos pos = locate_tile(t, ty0, nty, tw);
+            const int n = pos.n, ty = pos.ty, tx = pos.tx;
+            float d[TI][TI][CB] __attribute__((aligned(64)));
+            float r[TI][TI][CB] __attribute__((aligned(64)));
+            float q[TI][CB] __attribute__((aligned(64)));
+            for (int c0 = 0; c0 < c; c0 += CB) {
+                const int nc = imin(CB, c - c0);
+                for (int i = 0; i < TI; i++) {
+                    const int yy = TS * ty - 1 + i;
+                    for (int j = 0; j < TI; j++) {
+                        const int xx = TS * tx - 1 + j;
+                        if (yy < 0 || yy >= h || xx < 0 || xx >= w) {
+                            zero_floats(d[i][j], nc);
+                        } else {
+                            copy_floats(d[i][j], x + (((long)n * hs + yy / up) * ws + xx / up) * c + c0, nc);
+                        }
+                    }
+                }
+                for (int j = 0; j < TI; j++) input_8(d[0][j], TI * CB, r[0][j], TI * CB, nc); /* rows */
+                for (int a = 0; a < TI; a++) {
+                    input_8(r[a][0], CB, q[0], CB, nc); /* columns: V[a*8+b] */
+                    for (int b = 0; b < TI; b++) {
+                        float *dst = v + (((t / GB) * NP + a * TI + b) * GB + t % GB) * ldv + c_off + c0;
+                        if (stream) stream_floats(dst, q[b], nc);
+                        else copy_floats(dst, q[b], nc);
                     }
                 }
             }
-            /* rows: r[a][j] = sum_i BT[a][i] d[i][j] */
-            for (int j = 0; j < 6; j++) {
-                for (int k = 0; k < nc; k++) {
-                    const float d0 = d[0][j][k], d1 = d[1][j][k], d2 = d[2][j][k];
-                    const float d3 = d[3][j][k], d4 = d[4][j][k], d5 = d[5][j][k];
-                    r[0][j][k] = 4.f * d0 - 5.f * d2 + d4;
-                    r[1][j][k] = -4.f * (d1 + d2) + (d3 + d4);
-                    r[2][j][k] = 4.f * (d1 - d2) + (d4 - d3);
-                    r[3][j][k] = 2.f * (d3 - d1) + (d4 - d2);
-                    r[4][j][k] = 2.f * (d1 - d3) + (d4 - d2);
-                    r[5][j][k] = 4.f * d1 - 5.f * d3 + d5;
-                }
-            }
-            /* columns: V[a*6+b] = sum_j r[a][j] BT[b][j], computed in a local row (the compiler
-             * vectorizes that; six output pointers that might alias each other it does not) */
-            for (int a = 0; a < 6; a++) {
-                float q[6][CB] __attribute__((aligned(64)));
-                for (int k = 0; k < nc; k++) {
-                    const float e0 = r[a][0][k], e1 = r[a][1][k], e2 = r[a][2][k];
-                    const float e3 = r[a][3][k], e4 = r[a][4][k], e5 = r[a][5][k];
-                    q[0][k] = 4.f * e0 - 5.f * e2 + e4;
-                    q[1][k] = -4.f * (e1 + e2) + (e3 + e4);
-                    q[2][k] = 4.f * (e1 - e2) + (e4 - e3);
-                    q[3][k] = 2.f * (e3 - e1) + (e4 - e2);
-                    q[4][k] = 2.f * (e1 - e3) + (e4 - e2);
-                    q[5][k] = 4.f * e1 - 5.f * e3 + e5;
-                }
-                for (int b = 0; b < 6; b++)
-                    if (stream) stream_floats(v + ((long)(a * 6 + b) * t_all + t) * ldv + c_off + c0, q[b], nc);
-                    else copy_floats(v + ((long)(a * 6 + b) * t_all + t) * ldv + c_off + c0, q[b], nc);
-            }
         }
-    }
 #ifdef __AVX__
-    _mm_sfence(); /* each thread's streaming stores are visible before anyone reads V */
+        _mm_sfence(); /* each thread's streaming stores are visible before anyone reads V */
 #endif
     }
 }
 
-/* m: [36, T, co] (contiguous), T = N * nty * ceil(W/4). y: [N, H, W, co] (contiguous).
+/* m: [T, 64, co] (contiguous, tile-major: a tile's 64 points are one read), T = N * nty * ceil(W/6).
+ * y: [N, H, W, co] (contiguous).
  * out = A^T m A + bias; then if slope: out = out >= 0 ? out : out * slope[c];
  * if res: out = out * alpha + res[same pixel] (res: [N, H, W, co]). */
 void wino_output(const float *m, int n_img, int h, int w, int co, int ty0, int nty,
                  const float *bias, const float *slope, const float *res, float alpha, float *y,
                  int n_threads) {
     const long ldy = co;
-    const int tw = (w + 3) / 4;
+    const int tw = (w + TS - 1) / TS;
     const long t_all = (long)n_img * nty * tw;
 #pragma omp parallel for schedule(static) num_threads(n_threads)
     for (long t = 0; t < t_all; t++) {
         const tile_pos pos = locate_tile(t, ty0, nty, tw);
         const int n = pos.n, ty = pos.ty, tx = pos.tx;
-        float s[4][6][CB] __attribute__((aligned(64)));
-        float o[4][4][CB] __attribute__((aligned(64)));
+        float s[TS][TI][CB] __attribute__((aligned(64)));
+        float o[TS][TS][CB] __attribute__((aligned(64)));
         for (int c0 = 0; c0 < co; c0 += CB) {
             const int nc = imin(CB, co - c0);
-            /* rows: s[a][j] = sum_i AT[a][i] m[i*6+j] */
-            for (int j = 0; j < 6; j++) {
-                const float *p[6];
-                for (int i = 0; i < 6; i++) p[i] = m + ((long)(i * 6 + j) * t_all + t) * co + c0;
-                for (int k = 0; k < nc; k++) {
-                    const float m0 = p[0][k], m1 = p[1][k], m2 = p[2][k];
-                    const float m3 = p[3][k], m4 = p[4][k], m5 = p[5][k];
-                    const float a12 = m1 + m2, s12 = m1 - m2, a34 = m3 + m4, s34 = m3 - m4;
-                    s[0][j][k] = m0 + a12 + a34;
-                    s[1][j][k] = s12 + 2.f * s34;
-                    s[2][j][k] = a12 + 4.f * a34;
-                    s[3][j][k] = s12 + 8.f * s34 + m5;
-                }
-            }
-            /* columns */
-            for (int a = 0; a < 4; a++) {
-                for (int k = 0; k < nc; k++) {
-                    const float e0 = s[a][0][k], e1 = s[a][1][k], e2 = s[a][2][k];
-                    const float e3 = s[a][3][k], e4 = s[a][4][k], e5 = s[a][5][k];
-                    const float a12 = e1 + e2, s12 = e1 - e2, a34 = e3 + e4, s34 = e3 - e4;
-                    const float b = bias ? bias[c0 + k] : 0.f;
-                    o[a][0][k] = e0 + a12 + a34 + b;
-                    o[a][1][k] = s12 + 2.f * s34 + b;
-                    o[a][2][k] = a12 + 4.f * a34 + b;
-                    o[a][3][k] = s12 + 8.f * s34 + e5 + b;
-                }
-            }
-            for (int a = 0; a < 4; a++) {
-                const int yy = 4 * ty + a;
+            const float *mt = m + t * NP * co + c0; /* point p of this tile at mt + p * co */
+            for (int j = 0; j < TI; j++) output_8(mt + j * co, TI * co, s[0][j], TI * CB, nc, NULL);
+            for (int a = 0; a < TS; a++) output_8(s[a][0], CB, o[a][0], CB, nc, bias ? bias + c0 : NULL);
+            for (int a = 0; a < TS; a++) {
+                const int yy = TS * ty + a;
                 if (yy >= h) break;
-                for (int b = 0; b < 4; b++) {
-                    const int xx = 4 * tx + b;
+                for (int b = 0; b < TS; b++) {
+                    const int xx = TS * tx + b;
                     if (xx >= w) break;
                     const long pix = (((long)n * h + yy) * w + xx) * ldy + c0;
                     float *restrict dst = y + pix;
@@ -197,34 +196,34 @@ void wino_output(const float *m, int n_img, int h, int w, int co, int ty0, int n
     }
 }
 
-/* The 36 GEMMs M[p] = V[p][:, :k] @ U[p] for output widths that are multiples of 16 (the convs
+/* The 64 GEMMs M[p] = V[p][:, :k] @ U[p] for output widths that are multiples of 16 (the convs
  * here have 32 or 64): A rows stream from memory once per 16 columns, U's 16 columns stay in L1,
  * 6 x 16 outputs live in registers. MKL, through torch.bmm, packs A first and runs these
  * narrow GEMMs at ~40 GFLOP/s on a 2-core AVX2 EPYC once V leaves L2; this runs at ~70. GCC
  * vector types compile to AVX/AVX-512/NEON, whatever -march=native offers. */
 typedef float v8 __attribute__((vector_size(32)));
 typedef float v8u __attribute__((vector_size(32), aligned(4)));
-#define GEMM_ROWS 6
 
-/* c[r, 0:16] = a[r, 0:k] @ b[0:k, 0:16] for r < rows (<= 6); a short block recomputes its last row. */
+/* c[r, 0:16] = a[r, 0:k] @ b[0:k, 0:16] for r < rows (<= 6); a short block recomputes its last row.
+ * next: the rows to prefetch meanwhile (the next block), or NULL. */
 static inline void gemm_6x16(const float *a, long lda, const float *b, long ldb, int k, float *c, long ldc,
                              int rows, const float *next) {
-    const float *ar[GEMM_ROWS];
-    v8 acc[GEMM_ROWS][2];
+    const float *ar[GB];
+    v8 acc[GB][2];
 #pragma GCC unroll 6
-    for (int r = 0; r < GEMM_ROWS; r++) {
+    for (int r = 0; r < GB; r++) {
         ar[r] = a + (r < rows ? r : rows - 1) * lda;
         acc[r][0] = acc[r][1] = (v8){0};
     }
     for (int kk = 0; kk < k; kk++) {
         if (next && (kk & 15) == 0) {
-            /* the next block's rows, a cache line per row every 16 steps: A comes from memory */
+            /* a cache line per row of the next block every 16 steps: V comes from memory */
 #pragma GCC unroll 6
-            for (int r = 0; r < GEMM_ROWS; r++) __builtin_prefetch(next + r * lda + kk);
+            for (int r = 0; r < GB; r++) __builtin_prefetch(next + r * lda + kk);
         }
         const v8 b0 = *(const v8u *)(b + kk * ldb), b1 = *(const v8u *)(b + kk * ldb + 8);
 #pragma GCC unroll 6
-        for (int r = 0; r < GEMM_ROWS; r++) {
+        for (int r = 0; r < GB; r++) {
             const float x = ar[r][kk];
             acc[r][0] += x * b0;
             acc[r][1] += x * b1;
@@ -236,22 +235,35 @@ static inline void gemm_6x16(const float *a, long lda, const float *b, long ldb,
     }
 }
 
-/* v: point p's [t_all, ldv] rows start at v + p * ldp (k <= ldv columns used: a strip of tiles
- * and a leading slice of the channels); u: [36, k, n_out]; m: [36, t_all, n_out]. */
-void wino_gemm(const float *v, long ldp, long ldv, long t_all, int k, const float *u, int n_out, float *m,
-               int n_threads) {
-    const long blocks = (t_all + GEMM_ROWS - 1) / GEMM_ROWS;
+/* The columns j0.. of a block when n_out is not a multiple of 16: plain loops. */
+static void gemm_tail(const float *a, long lda, const float *b, long ldb, int k, float *c, long ldc, int rows,
+                      int j0, int n_out) {
+    for (int r = 0; r < rows; r++) {
+        for (int j = j0; j < n_out; j++) {
+            float sum = 0.f;
+            for (int kk = 0; kk < k; kk++) sum += a[r * lda + kk] * b[(long)kk * ldb + j];
+            c[r * ldc + j] = sum;
+        }
+    }
+}
+
+/* M[t, p] = V[t, p, :k] @ U[p] for the 64 points. v: [ceil(t_all/6), 64, 6, ldv] as written by
+ * wino_input (k <= ldv: a leading slice of the channels); u: [64, k, n_out]; m: [t_all, 64, n_out]. */
+void wino_gemm(const float *v, long ldv, long t_all, int k, const float *u, int n_out, float *m, int n_threads) {
+    const long blocks = (t_all + GB - 1) / GB;
+    const int wide = n_out / 16 * 16;
 #pragma omp parallel for collapse(2) schedule(static) num_threads(n_threads)
-    for (int p = 0; p < 36; p++) {
+    for (int p = 0; p < NP; p++) {
         for (long blk = 0; blk < blocks; blk++) {
-            const long t0 = blk * GEMM_ROWS;
-            const int rows = (int)(t_all - t0 < GEMM_ROWS ? t_all - t0 : GEMM_ROWS);
-            const float *a = v + p * ldp + t0 * ldv;
+            const long t0 = blk * GB;
+            const int rows = (int)(t_all - t0 < GB ? t_all - t0 : GB);
+            const float *a = v + (blk * NP + p) * GB * ldv;
             const float *up = u + (long)p * k * n_out;
-            float *c = m + ((long)p * t_all + t0) * n_out;
-            const float *next = rows == GEMM_ROWS && t0 + 2 * GEMM_ROWS <= t_all ? a + GEMM_ROWS * ldv : NULL;
-            for (int j = 0; j < n_out; j += 16)
-                gemm_6x16(a, ldv, up + j, n_out, k, c + j, n_out, rows, j == 0 ? next : NULL);
+            float *c = m + (t0 * NP + p) * n_out;
+            const float *next = blk + 1 < blocks ? a + (long)NP * GB * ldv : NULL;
+            for (int j = 0; j < wide; j += 16)
+                gemm_6x16(a, ldv, up + j, n_out, k, c + j, (long)NP * n_out, rows, j == 0 ? next : NULL);
+            if (wide < n_out) gemm_tail(a, ldv, up, n_out, k, c, (long)NP * n_out, rows, wide, n_out);
         }
     }
 }
