@@ -154,6 +154,19 @@ def test_upsampler_picks_winograd_on_cpu_fp32_only():
     assert np.abs(a.astype(int) - b).max() <= 1
 
 
+@pytest.mark.filterwarnings('ignore:.*emulated')
+def test_cpu_bf16_runs_the_plain_net_channels_last():
+    """oneDNN's bf16 convs want NHWC: no NCHW fast path, no Winograd, close to fp32."""
+    torch.manual_seed(0)
+    net = RRDBNet(3, 3, scale=4, num_feat=8, num_block=1, num_grow_ch=4).eval()
+    up = Upsampler(net, 4, dtype='bf16', device='cpu')
+    assert up.channels_last and not up.winograd and type(up.model).__name__ == 'RRDBNet'
+    assert up.model.conv_first.weight.is_contiguous(memory_format=torch.channels_last)
+    img = np.random.default_rng(0).integers(0, 255, (11, 7, 3), dtype=np.uint8)
+    diff = up.enhance(img).astype(int) - Upsampler(net, 4, device='cpu').enhance(img)
+    assert np.abs(diff).mean() < 2
+
+
 def test_failed_build_names_the_command(tmp_path):
     with pytest.raises(RuntimeError, match='definitely-not-a-compiler|No such file'):
         wg._build('definitely-not-a-compiler', tmp_path / 'k.so')

@@ -164,7 +164,10 @@ class Upsampler:
         dtype: ``None``/'fp32' (default, any device), 'fp16', 'bf16' or a ``torch.dtype``.
         device: ``None`` picks cuda, then mps, then cpu.
         batch_tiles: how many tiles run together (lowered automatically on out-of-memory).
-        channels_last: run convs in NHWC (default: on CUDA only; on CPU the RRDB fast path is NCHW).
+        channels_last: run convs in NHWC. Default: on CUDA, and on the CPU in bf16/fp16 (oneDNN's
+            bf16 convs want NHWC: the issue-15 figures from an AMX Xeon had BasicSR's RRDBNet under
+            autocast + channels_last at 0.61-0.65 s against 1.06 s for our NCHW bf16 path); CPU fp32
+            runs the Winograd nets, which are NHWC inside.
         winograd: run RRDBNet / SRVGGNetCompact on the CPU in float32 through Winograd F(6,3)
             convolutions (2-3x faster; equal to direct conv up to float rounding). ``None``
             (default): whenever the compiled kernels are available; ``False``: direct convs,
@@ -214,7 +217,9 @@ class Upsampler:
                 stacklevel=2,
             )
         self.batch_tiles = int(batch_tiles)
-        self.channels_last = self.device.type == 'cuda' if channels_last is None else bool(channels_last)
+        if channels_last is None:
+            channels_last = self.device.type == 'cuda' or (self.device.type == 'cpu' and self.dtype != torch.float32)
+        self.channels_last = bool(channels_last)
         self.alpha_upsampler = alpha_upsampler
         self.alpha_colour = alpha_colour
         # x2 / x1 RRDBNet pixel-unshuffle their input: sizes must divide by 2 / 4.
