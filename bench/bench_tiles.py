@@ -71,9 +71,9 @@ def run_case(model, scale: int, weights: Path, work: Path, case: str, args) -> d
         up.enhance(img[:32, :32])  # warm-up, as the official process gets
     off_wall, off_cpu, our_wall, our_cpu = [], [], [], []
     for r in range(args.rounds):
-        _, t, c = official(weights, path, work, 'cpu', 1, tile=tile)
+        _, t, c, _ = official(weights, path, work, 'cpu', 1, tile=tile)
         off_wall, off_cpu = off_wall + t, off_cpu + c
-        ours_tiled, t, c = ours(tiled, img, 1, 'cpu')
+        ours_tiled, t, c, _ = ours(tiled, img, 1, 'cpu')
         our_wall, our_cpu = our_wall + t, our_cpu + c
         print(f'{case} round {r}: official {off_wall[-1]:.1f}s ({off_cpu[-1]:.1f}s cpu), ours {our_wall[-1]:.1f}s '
               f'({our_cpu[-1]:.1f}s cpu)', flush=True)  # fmt: skip
