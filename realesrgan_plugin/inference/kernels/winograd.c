@@ -196,24 +196,34 @@ void wino_output(const float *m, int n_img, int h, int w, int co, int ty0, int n
     }
 }
 
-/* The 64 GEMMs M[p] = V[p][:, :k] @ U[p] for output widths that are multiples of 16 (the convs
- * here have 32 or 64): A rows stream from memory once per 16 columns, U's 16 columns stay in L1,
- * 6 x 16 outputs live in registers. MKL, through torch.bmm, packs A first and runs these
- * narrow GEMMs at ~40 GFLOP/s on a 2-core AVX2 EPYC once V leaves L2; this runs at ~70. GCC
- * vector types compile to AVX/AVX-512/NEON, whatever -march=native offers. */
-typedef float v8 __attribute__((vector_size(32)));
-typedef float v8u __attribute__((vector_size(32), aligned(4)));
+/* The 64 GEMMs M[p] = V[p][:, :k] @ U[p] (the convs here have 32 or 64 outputs, SRVGG's last 48):
+ * A rows stream from memory once per register block of columns, U's columns stay in L1, a 6 x
+ * (2 vectors) block of outputs lives in registers. MKL, through torch.bmm, packs A first and ran
+ * these narrow GEMMs at ~45 GFLOP/s on one AVX2 EPYC core once V left L2; this runs at ~60-70.
+ * GCC vector types compile to whatever -march=native offers: 8 floats a vector with AVX2, 16 with
+ * AVX-512 (WINO_VW overrides, so that the tests run the 16-wide code on an AVX2 machine too). */
+#ifndef WINO_VW
+#ifdef __AVX512F__
+#define WINO_VW 16
+#else
+#define WINO_VW 8
+#endif
+#endif
+typedef float vec __attribute__((vector_size(WINO_VW * 4)));
+typedef float vecu __attribute__((vector_size(WINO_VW * 4), aligned(4)));
 
-/* c[r, 0:16] = a[r, 0:k] @ b[0:k, 0:16] for r < rows (<= 6); a short block recomputes its last row.
- * next: the rows to prefetch meanwhile (the next block), or NULL. */
-static inline void gemm_6x16(const float *a, long lda, const float *b, long ldb, int k, float *c, long ldc,
-                             int rows, const float *next) {
+/* c[r, 0:nv*VW] = a[r, 0:k] @ b[0:k, 0:nv*VW] for r < rows (<= 6), nv = 1 or 2 vectors (a
+ * constant at each call); a short block recomputes its last row. next: rows to prefetch
+ * meanwhile (the next block), or NULL. */
+static inline __attribute__((always_inline)) void gemm_block(const float *a, long lda, const float *b, long ldb,
+                                                             int k, float *c, long ldc, int rows,
+                                                             const float *next, const int nv) {
     const float *ar[GB];
-    v8 acc[GB][2];
+    vec acc[GB][2];
 #pragma GCC unroll 6
     for (int r = 0; r < GB; r++) {
         ar[r] = a + (r < rows ? r : rows - 1) * lda;
-        acc[r][0] = acc[r][1] = (v8){0};
+        acc[r][0] = acc[r][1] = (vec){0};
     }
     for (int kk = 0; kk < k; kk++) {
         if (next && (kk & 15) == 0) {
@@ -221,21 +231,22 @@ static inline void gemm_6x16(const float *a, long lda, const float *b, long ldb,
 #pragma GCC unroll 6
             for (int r = 0; r < GB; r++) __builtin_prefetch(next + r * lda + kk);
         }
-        const v8 b0 = *(const v8u *)(b + kk * ldb), b1 = *(const v8u *)(b + kk * ldb + 8);
+        const vec b0 = *(const vecu *)(b + kk * ldb);
+        const vec b1 = nv == 2 ? *(const vecu *)(b + kk * ldb + WINO_VW) : b0;
 #pragma GCC unroll 6
         for (int r = 0; r < GB; r++) {
             const float x = ar[r][kk];
             acc[r][0] += x * b0;
-            acc[r][1] += x * b1;
+            if (nv == 2) acc[r][1] += x * b1;
         }
     }
     for (int r = 0; r < rows; r++) {
-        *(v8u *)(c + r * ldc) = acc[r][0];
-        *(v8u *)(c + r * ldc + 8) = acc[r][1];
+        *(vecu *)(c + r * ldc) = acc[r][0];
+        if (nv == 2) *(vecu *)(c + r * ldc + WINO_VW) = acc[r][1];
     }
 }
 
-/* The columns j0.. of a block when n_out is not a multiple of 16: plain loops. */
+/* The columns j0.. of a block that do not fill a vector: plain loops. */
 static void gemm_tail(const float *a, long lda, const float *b, long ldb, int k, float *c, long ldc, int rows,
                       int j0, int n_out) {
     for (int r = 0; r < rows; r++) {
@@ -251,7 +262,7 @@ static void gemm_tail(const float *a, long lda, const float *b, long ldb, int k,
  * wino_input (k <= ldv: a leading slice of the channels); u: [64, k, n_out]; m: [t_all, 64, n_out]. */
 void wino_gemm(const float *v, long ldv, long t_all, int k, const float *u, int n_out, float *m, int n_threads) {
     const long blocks = (t_all + GB - 1) / GB;
-    const int wide = n_out / 16 * 16;
+    const int pairs = n_out / (2 * WINO_VW) * (2 * WINO_VW), vectors = n_out / WINO_VW * WINO_VW;
 #pragma omp parallel for collapse(2) schedule(static) num_threads(n_threads)
     for (int p = 0; p < NP; p++) {
         for (long blk = 0; blk < blocks; blk++) {
@@ -261,9 +272,12 @@ void wino_gemm(const float *v, long ldv, long t_all, int k, const float *u, int 
             const float *up = u + (long)p * k * n_out;
             float *c = m + (t0 * NP + p) * n_out;
             const float *next = blk + 1 < blocks ? a + (long)NP * GB * ldv : NULL;
-            for (int j = 0; j < wide; j += 16)
-                gemm_6x16(a, ldv, up + j, n_out, k, c + j, (long)NP * n_out, rows, j == 0 ? next : NULL);
-            if (wide < n_out) gemm_tail(a, ldv, up, n_out, k, c, (long)NP * n_out, rows, wide, n_out);
+            const long ldc = (long)NP * n_out;
+            for (int j = 0; j < pairs; j += 2 * WINO_VW)
+                gemm_block(a, ldv, up + j, n_out, k, c + j, ldc, rows, j == 0 ? next : NULL, 2);
+            if (pairs < vectors)
+                gemm_block(a, ldv, up + pairs, n_out, k, c + pairs, ldc, rows, pairs == 0 ? next : NULL, 1);
+            if (vectors < n_out) gemm_tail(a, ldv, up, n_out, k, c, ldc, rows, vectors, n_out);
         }
     }
 }
