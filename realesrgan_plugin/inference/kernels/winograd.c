@@ -27,7 +27,7 @@
 static inline int imin(int a, int b) { return a < b ? a : b; }
 
 /* memcpy / memset of nc floats; the usual full blocks get a constant size, which the compiler
- * turns into a few vector moves instead of a library call (72 of them per tile and block). */
+ * turns into a few vector moves instead of a library call (128 of them per tile and block). */
 static inline void copy_floats(float *dst, const float *src, int nc) {
     if (nc == CB) memcpy(dst, src, sizeof(float) * CB);
     else memcpy(dst, src, sizeof(float) * nc);
