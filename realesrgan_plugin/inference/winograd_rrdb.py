@@ -5,8 +5,8 @@ faster on one AVX2 EPYC core. Two things beyond the cheaper convs:
 
 * In a dense block every conv reads the concatenation of all earlier outputs. The Winograd
   transform is linear and per channel, so each 32-channel output is transformed once, into its
-  slice of one ``[64, tiles, 64 + 4 * 32]`` buffer, and every later conv's GEMM reads a leading
-  slice of it: no concatenation and no repeated transform.
+  channels of one transformed buffer of 64 + 4 * 32 channels (``winograd.v_shape``), and every
+  later conv's GEMM reads its leading channels: no concatenation and no repeated transform.
 * The x2 nearest upsamplings are folded into the next conv's input transform and the
   full-resolution convs run in cache-sized strips, so the 4x-sized tensors are written once.
 """
@@ -86,8 +86,8 @@ class WinogradRRDBNet(nn.Module):
         feat = self.conv_up1(feat, work, up=2, out=work.get('up1', *self._shape(feat, 2)))
         feat = self.conv_up2(feat, work, up=2, out=work.get('up2', *self._shape(feat, 2)))
         feat = self.conv_hr(feat, work, out=work.get('hr', *self._shape(feat, 1)))
-        # 3 output channels: too narrow for the Winograd GEMM; oneDNN's direct conv on the
-        # channels-last view is twice as fast here (measured at 512x512).
+        # 3 output channels fill no vector of the Winograd GEMM; oneDNN's direct conv on the
+        # channels-last view was twice as fast here (measured at 512x512).
         return self.net.conv_last(feat.permute(0, 3, 1, 2)).contiguous()
 
     @staticmethod

@@ -26,13 +26,6 @@
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
 
-/* memcpy / memset of nc floats; the usual full blocks get a constant size, which the compiler
- * turns into a few vector moves instead of a library call (128 of them per tile and block). */
-static inline void copy_floats(float *dst, const float *src, int nc) {
-    if (nc == CB) memcpy(dst, src, sizeof(float) * CB);
-    else memcpy(dst, src, sizeof(float) * nc);
-}
-
 /* V is written once and read by the GEMMs much later (or it does not fit the cache at all):
  * streaming stores skip reading each line before overwriting it. */
 static inline void stream_floats(float *dst, const float *src, int nc) {
@@ -42,12 +35,7 @@ static inline void stream_floats(float *dst, const float *src, int nc) {
         return;
     }
 #endif
-    copy_floats(dst, src, nc);
-}
-
-static inline void zero_floats(float *dst, int nc) {
-    if (nc == CB) memset(dst, 0, sizeof(float) * CB);
-    else memset(dst, 0, sizeof(float) * nc);
+    memcpy(dst, src, sizeof(float) * nc);
 }
 
 /* Tile t of a strip of nty tile rows (starting at ty0), tw tiles per row, over n images. */
@@ -124,9 +112,10 @@ void wino_input(const float *x, int n_img, int hs, int ws, int c, int up, int ty
                     for (int j = 0; j < TI; j++) {
                         const int xx = TS * tx - 1 + j;
                         if (yy < 0 || yy >= h || xx < 0 || xx >= w) {
-                            zero_floats(d[i][j], nc);
+                            memset(d[i][j], 0, sizeof(float) * nc);
                         } else {
-                            copy_floats(d[i][j], x + (((long)n * hs + yy / up) * ws + xx / up) * c + c0, nc);
+                            const float *src = x + (((long)n * hs + yy / up) * ws + xx / up) * c + c0;
+                            memcpy(d[i][j], src, sizeof(float) * nc);
                         }
                     }
                 }
@@ -136,7 +125,7 @@ void wino_input(const float *x, int n_img, int hs, int ws, int c, int up, int ty
                     for (int b = 0; b < TI; b++) {
                         float *dst = v + (((t / GB) * NP + a * TI + b) * GB + t % GB) * ldv + c_off + c0;
                         if (stream) stream_floats(dst, q[b], nc);
-                        else copy_floats(dst, q[b], nc);
+                        else memcpy(dst, q[b], sizeof(float) * nc);
                     }
                 }
             }
@@ -188,7 +177,7 @@ void wino_output(const float *m, int n_img, int h, int w, int co, int ty0, int n
                         const float *restrict rr = res + pix;
                         for (int k = 0; k < nc; k++) dst[k] = src[k] * alpha + rr[k];
                     } else {
-                        copy_floats(dst, src, nc);
+                        memcpy(dst, src, sizeof(float) * nc);
                     }
                 }
             }
